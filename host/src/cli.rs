@@ -1,0 +1,133 @@
+//! Command-line interface.
+//!
+//! Serve mode keeps the positional arguments of `python -m ai.backend.kernel`
+//! (`krunner [--debug] <lang> [runtime_path]`) so images and agents can swap the command
+//! without other changes. `run` is the built-in client for people at a terminal.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The Backend.AI kernel runner: serves a language plugin over the agent's ZeroMQ protocol.
+#[derive(Debug, Parser)]
+#[command(
+    name = "krunner",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  krunner python /usr/bin/python3      serve the python plugin (container CMD)\n  krunner run c --exec '*' --build '*'  build and run ./main.c here\n  krunner run c --code 'int main(){puts(\"hi\");}'"
+)]
+pub struct Cli {
+    /// A subcommand; without one, krunner serves the given language.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Serve-mode arguments.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run code with a plugin, driving a private runner over the real protocol.
+    Run(RunArgs),
+    /// Inspect the plugins on the search path.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// `krunner plugins ...`.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List every plugin on the search path, with its status.
+    List {
+        /// Plugin directories searched before the defaults (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by the commands that find plugins.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Log at debug level.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// Plugin directories searched before KRUNNER_PLUGIN_PATH, the executable's directory and
+    /// /usr/lib/krunner/plugins (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+
+    /// Directory with environ.txt and intrinsic-ports.json.
+    #[arg(long, value_name = "DIR", default_value = "/home/config")]
+    pub config_dir: PathBuf,
+
+    /// Port for inbound ops (PULL); overrides intrinsic-ports.json "replin" (default 2000).
+    #[arg(long, value_name = "PORT")]
+    pub repl_in_port: Option<u16>,
+
+    /// Port for outbound results (PUSH); overrides intrinsic-ports.json "replout" (default 2001).
+    #[arg(long, value_name = "PORT")]
+    pub repl_out_port: Option<u16>,
+
+    /// Address to bind the ports on (`*` = all interfaces).
+    #[arg(long, value_name = "ADDR", default_value = "*")]
+    pub bind_address: String,
+
+    /// Seconds an interrupted process group may ignore SIGINT before it gets SIGKILL.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub interrupt_grace: f64,
+
+    /// The language to serve (the plugin libkernel_<LANG>.so).
+    #[arg(value_name = "LANG", required = true)]
+    pub language: Option<String>,
+
+    /// The interpreter or compiler the plugin should use.
+    #[arg(value_name = "RUNTIME_PATH")]
+    pub runtime_path: Option<String>,
+}
+
+/// `krunner run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Plugin directories searched first (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+
+    /// The language.
+    #[arg(value_name = "LANG")]
+    pub language: String,
+
+    /// Query mode: run this snippet.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["exec", "build", "clean"], required_unless_present = "exec")]
+    pub code: Option<String>,
+
+    /// Batch mode: the exec command (`*` = the plugin's default, e.g. ./main).
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Batch mode: the build command, run before exec (`*` = make or the plugin's default).
+    #[arg(long, value_name = "CMD", requires = "exec")]
+    pub build: Option<String>,
+
+    /// Batch mode: the clean command, run first.
+    #[arg(long, value_name = "CMD", requires = "exec")]
+    pub clean: Option<String>,
+
+    /// The interpreter or compiler the plugin should use.
+    #[arg(long, value_name = "PATH")]
+    pub runtime_path: Option<String>,
+
+    /// Directory with environ.txt (none by default).
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Show the runner's own logs.
+    #[arg(long, short)]
+    pub verbose: bool,
+}

@@ -1,0 +1,23 @@
+//! krunner: the Backend.AI kernel runner as a plugin host.
+//!
+//! The binary speaks the agent's ZeroMQ protocol ([`protocol`], [`transport`]), runs tasks one
+//! at a time ([`worker`]) through a language plugin ([`plugins`], [`runner`], [`callbacks`]),
+//! owns every subprocess ([`process`]) and interactive input ([`input`]), and ships a client
+//! for people ([`client`]).
+
+pub mod callbacks;
+pub mod cli;
+pub mod client;
+pub mod env;
+pub mod input;
+pub mod logging;
+pub mod plugins;
+pub mod process;
+pub mod proctitle;
+pub mod protocol;
+pub mod runner;
+pub mod server;
+pub mod services;
+pub mod session;
+pub mod transport;
+pub mod worker;

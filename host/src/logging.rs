@@ -1,0 +1,105 @@
+//! Runner logs: to the process's stderr (container logs), and warnings and errors also to the
+//! user's console as `stderr` messages, each line naming the runner (`c-kernel: ...`).
+//!
+//! Forwarded lines go through the same [`Outbox`] as task output, so a warning logged during a
+//! task (such as "cannot find main.c") reaches the user before that task's `finished`.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::protocol::Msg;
+use crate::transport::Outbox;
+
+struct Forward {
+    outbox: Outbox,
+    prefix: String,
+}
+
+static FORWARD: OnceLock<Forward> = OnceLock::new();
+
+thread_local! {
+    static IS_WRITER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as the socket writer: its own log events are not forwarded (the
+/// writer cannot queue messages for itself without risking a deadlock on a full queue).
+pub fn mark_writer_thread() {
+    IS_WRITER.with(|w| w.set(true));
+}
+
+/// Installs the global subscriber. `KRUNNER_LOG` (an `EnvFilter` directive) overrides the
+/// level; otherwise `info`, or `debug` with `--debug`.
+pub fn init(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_env("KRUNNER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let console = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(console)
+        .with(ForwardLayer.with_filter(LevelFilter::WARN))
+        .try_init();
+}
+
+/// Starts forwarding warnings and errors to the user's console through `outbox`.
+pub fn forward_to(outbox: Outbox, runner_name: &str) {
+    let _ = FORWARD.set(Forward {
+        outbox,
+        prefix: runner_name.to_owned(),
+    });
+}
+
+struct ForwardLayer;
+
+impl<S: Subscriber> Layer<S> for ForwardLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Some(forward) = FORWARD.get() else {
+            return;
+        };
+        if IS_WRITER.with(Cell::get) {
+            return;
+        }
+        let mut visitor = MessageVisitor::default();
+        event.record(&mut visitor);
+        let label = if *event.metadata().level() == Level::ERROR {
+            "error"
+        } else {
+            "warning"
+        };
+        let line = format!("{}: {label}: {}\n", forward.prefix, visitor.text);
+        forward.outbox.send(Msg::Stderr(line.into_bytes()));
+    }
+}
+
+#[derive(Default)]
+struct MessageVisitor {
+    text: String,
+}
+
+impl Visit for MessageVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.text.insert_str(0, value);
+        } else {
+            let _ = write!(self.text, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.text.insert_str(0, &format!("{value:?}"));
+        } else {
+            let _ = write!(self.text, " {}={value:?}", field.name());
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! State shared by everything that serves one session: the outbound queue, the input queue,
+//! the running process groups and the child environment, plus the operations built on them
+//! that both the task worker and the plugin callbacks use.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use krunner_plugin_api::util::which_in;
+use krunner_plugin_api::{CaptureOutput, Command, PluginError, RunSpec};
+
+use crate::env::ChildEnv;
+use crate::input::{Cancelled, InputQueue};
+use crate::process::{self, Groups, Spawn, Stream};
+use crate::protocol::Msg;
+use crate::transport::Outbox;
+
+/// Which kind of task is running (it decides details of the child environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// No task.
+    Idle = 0,
+    /// `clean`.
+    Clean = 1,
+    /// `build`.
+    Build = 2,
+    /// `exec`: children get `_BACKEND_BATCH_MODE=1`.
+    Exec = 3,
+    /// `code`.
+    Query = 4,
+}
+
+/// One session's shared state.
+pub struct Session {
+    /// The runner's name in messages, e.g. `c-kernel`.
+    pub name: String,
+    /// Outbound messages.
+    pub outbox: Outbox,
+    /// Text from `input` ops.
+    pub input: InputQueue,
+    /// Process groups of the running task.
+    pub groups: Arc<Groups>,
+    /// The environment of user processes.
+    pub child_env: ChildEnv,
+    /// How long an interrupted process group may ignore SIGINT before SIGKILL.
+    pub interrupt_grace: Duration,
+    phase: AtomicU8,
+    stopping: AtomicBool,
+}
+
+impl Session {
+    /// A new session.
+    pub fn new(name: String, outbox: Outbox, child_env: ChildEnv, interrupt_grace: Duration) -> Self {
+        Self {
+            name,
+            outbox,
+            input: InputQueue::default(),
+            groups: Arc::new(Groups::default()),
+            child_env,
+            interrupt_grace,
+            phase: AtomicU8::new(Phase::Idle as u8),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the start (or end, with [`Phase::Idle`]) of a task.
+    pub fn set_phase(&self, phase: Phase) {
+        if phase != Phase::Idle {
+            self.groups.begin_task();
+        }
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// The running task's kind.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            1 => Phase::Clean,
+            2 => Phase::Build,
+            3 => Phase::Exec,
+            4 => Phase::Query,
+            _ => Phase::Idle,
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Begins shutdown: no new tasks, waiting input requests give up.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.input.shutdown();
+    }
+
+    /// Interrupts the running task's processes and input wait.
+    pub fn interrupt(&self) -> usize {
+        self.input.interrupt();
+        self.groups.interrupt(self.interrupt_grace)
+    }
+
+    /// Sends raw output.
+    pub fn output(&self, stream: Stream, data: &[u8]) {
+        let bytes = data.to_vec();
+        self.outbox.send(match stream {
+            Stream::Stdout => Msg::Stdout(bytes),
+            Stream::Stderr => Msg::Stderr(bytes),
+        });
+    }
+
+    /// Resolves a [`RunSpec`] into a process to spawn, with the child environment.
+    pub fn resolve(&self, spec: &RunSpec) -> Result<Spawn, PluginError> {
+        let mut env = self.child_env.clone();
+        if self.phase() == Phase::Exec {
+            env.set("_BACKEND_BATCH_MODE", "1");
+        }
+        for dir in spec.path_prepend.iter().rev() {
+            env.promote_path(dir);
+        }
+        for (k, v) in &spec.env {
+            env.set(k.clone(), v.clone());
+        }
+        let (program, args) = match &spec.command {
+            Command::Shell(line) => (PathBuf::from("/bin/sh"), vec!["-c".to_owned(), line.clone()]),
+            Command::Argv(argv) => {
+                let Some((first, rest)) = argv.split_first() else {
+                    return Err(PluginError::invalid_request("empty argv"));
+                };
+                let path = env.get("PATH").unwrap_or_default();
+                let program = which_in(first, path).ok_or_else(|| {
+                    PluginError::not_found(format!("{first}: command not found"))
+                })?;
+                (program, rest.to_vec())
+            }
+        };
+        Ok(Spawn {
+            program,
+            args,
+            env: env.vars().clone(),
+            cwd: spec.cwd.as_ref().map(PathBuf::from),
+        })
+    }
+
+    /// Runs a command with its output streamed to the user; returns the exit code. Problems
+    /// starting it are reported on the user's stderr and give the shell's codes (127, 126).
+    pub fn run(&self, spec: &RunSpec) -> i32 {
+        let spawn = match self.resolve(spec) {
+            Ok(s) => s,
+            Err(e) => return self.report_spawn_failure(&e.message, process::EXIT_NOT_FOUND),
+        };
+        let mut sink = |stream, data: &[u8]| self.output(stream, data);
+        match process::run(&spawn, &self.groups, &mut sink) {
+            Ok(code) => code,
+            Err(e) => {
+                let code = process::spawn_error_code(&e).unwrap_or(-1);
+                let msg = format!("cannot run {}: {e}", spawn.program.display());
+                self.report_spawn_failure(&msg, code)
+            }
+        }
+    }
+
+    fn report_spawn_failure(&self, message: &str, code: i32) -> i32 {
+        tracing::error!("{message}");
+        code
+    }
+
+    /// Runs a command and collects its output.
+    pub fn capture(&self, spec: &RunSpec) -> Result<CaptureOutput, PluginError> {
+        let spawn = self.resolve(spec)?;
+        let (exit_code, out, err) = process::capture(&spawn, &self.groups)?;
+        Ok(CaptureOutput {
+            exit_code,
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        })
+    }
+
+    /// Asks the user for input (see the `Host::read_input` contract).
+    pub fn read_input(&self, prompt: &str, is_password: bool) -> Result<String, PluginError> {
+        if !prompt.is_empty() {
+            self.outbox.send(Msg::Stdout(prompt.as_bytes().to_vec()));
+        }
+        self.input
+            .take(|| self.outbox.send(Msg::WaitingInput { is_password }))
+            .map_err(|c| match c {
+                Cancelled::Interrupted => PluginError::interrupted("input was interrupted"),
+                Cancelled::Shutdown => PluginError::interrupted("the runner is shutting down"),
+            })
+    }
+}

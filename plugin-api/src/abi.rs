@@ -1,0 +1,133 @@
+//! The layout-checked ABI: the root module and the two trait objects.
+//!
+//! Evolution rules for 1.x (see the crate docs): append root-module fields after the
+//! `last_prefix_field` marker, append trait methods *with default bodies*, add newtype
+//! constants, add optional JSON fields. Anything else needs plugin-api 2.0.
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RArc, RBox, RResult, RSlice, RStr, RString},
+    StableAbi,
+};
+
+use crate::error::PluginError;
+
+/// Severity of a log line sent to the host.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct LogLevel(pub u8);
+
+impl LogLevel {
+    /// Very detailed diagnostics.
+    pub const TRACE: Self = Self(0);
+    /// Diagnostics shown with `--debug`.
+    pub const DEBUG: Self = Self(1);
+    /// Normal operation.
+    pub const INFO: Self = Self(2);
+    /// Something the user should know; also shown on the user's console.
+    pub const WARN: Self = Self(3);
+    /// A failure; also shown on the user's console.
+    pub const ERROR: Self = Self(4);
+}
+
+/// Services the host offers to a plugin. Implemented by the host; called by plugins from any
+/// thread. Methods block until done.
+#[sabi_trait]
+pub trait Host: Send + Sync {
+    /// Runs the [`crate::RunSpec`] given as JSON with the child environment, in a new process
+    /// group owned by the host, streaming its output to the user as it arrives. Returns the exit
+    /// code (shell convention: 128+N when killed by signal N; 127 when the program is missing).
+    fn run(&self, spec_json: RStr<'_>) -> RResult<i32, PluginError>;
+
+    /// Like [`Host::run`] but collects the output instead of streaming it; returns a
+    /// [`crate::CaptureOutput`] as JSON.
+    fn capture(&self, spec_json: RStr<'_>) -> RResult<RString, PluginError>;
+
+    /// Sends an output message to the user: `stdout`, `stderr` (raw bytes), `media` (a JSON
+    /// object with `type` and `data`), `html` or `log` (UTF-8). Invalid messages are refused.
+    fn emit(&self, kind: RStr<'_>, data: RSlice<'_, u8>) -> RResult<(), PluginError>;
+
+    /// Asks the user for a line of input: shows `prompt` on stdout, sends `waiting-input`, and
+    /// blocks until the next `input` op. Fails with `INTERRUPTED` on interrupt or shutdown.
+    fn read_input(&self, prompt: RStr<'_>, is_password: bool) -> RResult<RString, PluginError>;
+
+    /// Logs a line under the runner's name; warnings and errors also reach the user.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// Whether the task currently running has been interrupted.
+    fn interrupted(&self) -> bool;
+
+    /// The child environment as a JSON object of strings.
+    #[sabi(last_prefix_field)]
+    fn child_env(&self) -> RString;
+}
+
+/// A language runner. Implemented by plugins (through [`crate::sdk::Kernel`]); called by the
+/// host. Task methods run one at a time on the host's task thread; `complete` and `interrupt`
+/// may run concurrently with them on another thread.
+#[sabi_trait]
+pub trait Runner: Send + Sync {
+    /// The `clean *` heuristic; returns an exit code.
+    fn clean(&self) -> RResult<i32, PluginError>;
+
+    /// The `build *` heuristic (the host already ran `make` when a Makefile exists).
+    fn build(&self) -> RResult<i32, PluginError>;
+
+    /// The `exec *` heuristic.
+    fn execute(&self) -> RResult<i32, PluginError>;
+
+    /// Query mode: runs a snippet; returns an exit code.
+    fn query(&self, code: RStr<'_>) -> RResult<i32, PluginError>;
+
+    /// Completion for a [`crate::CompletionRequest`] (JSON); returns a JSON array of strings.
+    fn complete(&self, request_json: RStr<'_>) -> RResult<RString, PluginError>;
+
+    /// The user interrupted the current task. The host signals process groups it owns itself;
+    /// this is for in-plugin work (a REPL session, a loop).
+    fn interrupt(&self);
+
+    /// Legacy service hook for a [`crate::ServiceRequest`] (JSON); returns JSON `null` for an
+    /// unknown service or a [`crate::ServiceCommand`].
+    fn start_service(&self, request_json: RStr<'_>) -> RResult<RString, PluginError>;
+
+    /// The host is shutting down: stop background work and child sessions.
+    #[sabi(last_prefix_field)]
+    fn shutdown(&self);
+}
+
+/// The host object as plugins receive it.
+pub type HostBox = Host_TO<'static, RArc<()>>;
+
+/// The runner object as the host receives it.
+pub type RunnerBox = Runner_TO<'static, RBox<()>>;
+
+/// The root module every plugin exports (through [`crate::export_plugin!`]).
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = KernelPluginRef)))]
+#[sabi(missing_field(panic))]
+pub struct KernelPlugin {
+    /// Returns the plugin's [`crate::PluginInfo`] as JSON.
+    pub info: extern "C" fn() -> RString,
+
+    /// Creates a runner for a [`crate::RunnerConfig`] (JSON), with the host's callbacks.
+    #[sabi(last_prefix_field)]
+    pub new_runner:
+        extern "C" fn(config_json: RStr<'_>, host: HostBox) -> RResult<RunnerBox, PluginError>,
+}
+
+impl RootModule for KernelPluginRef {
+    declare_root_module_statics! {KernelPluginRef}
+    const BASE_NAME: &'static str = "kernel";
+    const NAME: &'static str = "krunner kernel plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The `krunner-plugin-api` version this crate is (and plugins built with it target).
+pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The name of the symbol every plugin exports (abi_stable's `LibHeader`).
+pub const ENTRY_SYMBOL: &str = abi_stable::library::ROOT_MODULE_LOADER_NAME;

@@ -1,0 +1,146 @@
+//! # krunner-plugin-api
+//!
+//! The stable plugin ABI of [krunner](https://github.com/krunner/krunner), the Backend.AI kernel
+//! runner, and the SDK for writing language plugins.
+//!
+//! A plugin is a `cdylib` named `libkernel_<language>.so`. The host (`krunner <language>`)
+//! finds it on its plugin search path, checks it, and drives it: the host owns the wire
+//! protocol, the task queue, subprocesses and process groups, interrupts and interactive
+//! input; the plugin only decides *what* to run for `clean *`, `build *`, `exec *` and `code`.
+//!
+//! ## Writing a plugin
+//!
+//! ```toml
+//! # Cargo.toml
+//! [package]
+//! name = "kernel-ruby"
+//! version = "0.1.0"
+//! edition = "2021"
+//!
+//! [lib]
+//! name = "kernel_ruby"          # gives libkernel_ruby.so
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! krunner-plugin-api = "1"
+//!
+//! [profile.release]
+//! panic = "unwind"              # never "abort": the SDK catches panics at the boundary
+//! ```
+//!
+//! ```no_run
+//! use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
+//! use krunner_plugin_api::{capability, PluginInfo, RunSpec, RunnerConfig};
+//!
+//! pub struct Ruby {
+//!     host: HostHandle,
+//!     ruby: String,
+//! }
+//!
+//! impl Kernel for Ruby {
+//!     fn info() -> PluginInfo {
+//!         PluginInfo {
+//!             language: "ruby".into(),
+//!             plugin_version: env!("CARGO_PKG_VERSION").into(),
+//!             capabilities: vec![capability::BATCH.into(), capability::QUERY.into()],
+//!             description: "Ruby scripts (main.rb) and snippets".into(),
+//!             default_runtime: Some("ruby".into()),
+//!             ..PluginInfo::default()
+//!         }
+//!     }
+//!
+//!     fn new(config: RunnerConfig, host: HostHandle) -> Result<Self> {
+//!         let ruby = config.runtime_path.unwrap_or_else(|| "ruby".into());
+//!         Ok(Self { host, ruby })
+//!     }
+//!
+//!     fn execute(&self) -> Result<i32> {
+//!         if !std::path::Path::new("main.rb").exists() {
+//!             self.host.error("cannot find the main script (\"main.rb\").");
+//!             return Ok(127);
+//!         }
+//!         self.host.run(&RunSpec::argv([self.ruby.as_str(), "main.rb"]))
+//!     }
+//!
+//!     fn query(&self, code: &str) -> Result<i32> {
+//!         self.host.run(&RunSpec::argv([self.ruby.as_str(), "-e", code]))
+//!     }
+//! }
+//!
+//! krunner_plugin_api::export_plugin!(Ruby);
+//! ```
+//!
+//! `cargo build --release` gives `target/release/libkernel_ruby.so`; put it in a directory on
+//! the host's plugin path (`--plugin-dir DIR` or `KRUNNER_PLUGIN_PATH`) and run
+//! `krunner run ruby --code 'puts 1+1'`.
+//!
+//! ## Rules of the road
+//!
+//! - Run subprocesses through [`sdk::HostHandle::run`], never `std::process` directly: the host
+//!   puts them in their own process group, streams their output, and interrupts them.
+//! - Methods are synchronous; the host calls task methods on its task thread, and `complete` /
+//!   `interrupt` on another thread, possibly while a task runs.
+//! - Panics are caught by the SDK and reported as errors; the host then replaces the runner.
+//! - Log with [`sdk::HostHandle::warn`] and friends: warnings and errors reach the user.
+//!
+//! ## Versioning
+//!
+//! The ABI is versioned by this crate's version. Within 1.x, plugins built against any 1.y keep
+//! loading in a host built against any 1.z: the host checks layouts in the compatible
+//! direction, fields appended later read as absent, and methods appended later fall back to
+//! their defaults. A 2.0 would be a new, incompatible ABI.
+
+pub mod abi;
+pub mod error;
+pub mod payload;
+pub mod sdk;
+pub mod util;
+
+pub use abi_stable;
+
+pub use abi::{
+    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, Runner_TO, RunnerBox, API_VERSION,
+    ENTRY_SYMBOL,
+};
+pub use error::{ErrorCode, PluginError};
+pub use payload::{
+    capability, output, CaptureOutput, Command, CompletionRequest, PluginInfo, RunSpec,
+    RunnerConfig, ServiceCommand, ServiceRequest,
+};
+
+/// Exports a [`sdk::Kernel`] implementation as the plugin's root module.
+///
+/// Use it exactly once, at the crate root of a `cdylib`. It emits abi_stable's `LibHeader`
+/// symbol so the host can check the plugin's ABI before calling anything, and wires every entry
+/// point through the SDK's panic guard.
+#[macro_export]
+macro_rules! export_plugin {
+    ($kernel:ty) => {
+        #[doc(hidden)]
+        pub extern "C" fn __krunner_root_module_loader(
+        ) -> $crate::abi_stable::library::RootModuleResult {
+            $crate::abi_stable::library::__call_root_module_loader(
+                || -> $crate::KernelPluginRef { $crate::sdk::root_module::<$kernel>() },
+            )
+        }
+
+        /// The plugin's entry point (abi_stable's library header).
+        #[no_mangle]
+        #[doc(hidden)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader:
+            $crate::abi_stable::library::LibHeader = unsafe {
+            $crate::abi_stable::library::LibHeader::from_constructor::<$crate::KernelPluginRef>(
+                __krunner_root_module_loader,
+                $crate::abi_stable::library::CheckTypeLayout::Yes,
+            )
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entry_symbol_matches_the_exported_static() {
+        assert_eq!(super::ENTRY_SYMBOL, "_1as_0lib_1header_0root_bmodule_bloader");
+    }
+}

@@ -1,0 +1,12 @@
+//! The `c` runner: `main.c` projects built with gcc (or the given compiler), and C snippets.
+
+krunner_cfamily::cfamily_plugin!(
+    CKernel,
+    krunner_cfamily::Flavor {
+        language: "c",
+        compiler: "gcc",
+        main_file: "main.c",
+        extensions: &["c"],
+        description: "C: build *.c into ./main with gcc; snippets compiled privately",
+    }
+);

@@ -1,0 +1,13 @@
+//! The `cpp` runner: `main.cpp` projects built with g++ (or the given compiler), and C++
+//! snippets.
+
+krunner_cfamily::cfamily_plugin!(
+    CppKernel,
+    krunner_cfamily::Flavor {
+        language: "cpp",
+        compiler: "g++",
+        main_file: "main.cpp",
+        extensions: &["cpp", "cc", "cxx"],
+        description: "C++: build *.cpp into ./main with g++; snippets compiled privately",
+    }
+);
