@@ -39,7 +39,9 @@ fn utf8(kind: &str, data: &[u8]) -> Result<String, PluginError> {
 
 impl Host for Callbacks {
     fn run(&self, spec_json: RStr<'_>) -> RResult<i32, PluginError> {
-        parse_spec(spec_json).map(|spec| self.session.run(&spec)).into()
+        parse_spec(spec_json)
+            .map(|spec| self.session.run(&spec))
+            .into()
     }
 
     fn capture(&self, spec_json: RStr<'_>) -> RResult<RString, PluginError> {

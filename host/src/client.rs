@@ -141,7 +141,9 @@ fn start_runner(args: &RunArgs) -> anyhow::Result<Runner> {
             cmd.env("KRUNNER_LOG", "off");
         }
         // Its own process group: Ctrl-C at the terminal is for us to turn into `interrupt`.
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0);
         let child = cmd.spawn().context("cannot start the runner")?;
         let conn = Connection::open(repl_in, repl_out)?;
         let mut runner = Runner { child, conn };
@@ -260,7 +262,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         conn.send("code", code.as_bytes())?;
         expected += 1;
     } else {
-        for (op, cmd) in [("clean", &args.clean), ("build", &args.build), ("exec", &args.exec)] {
+        for (op, cmd) in [
+            ("clean", &args.clean),
+            ("build", &args.build),
+            ("exec", &args.exec),
+        ] {
             if let Some(cmd) = cmd {
                 conn.send(op, cmd.as_bytes())?;
                 expected += 1;

@@ -78,7 +78,8 @@ impl ChildEnv {
 
     /// The runner's own environment, skipping variables that are not UTF-8.
     pub fn process_env() -> impl Iterator<Item = (String, String)> {
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
     }
 
     /// Moves `dir` to the front of `PATH`, removing other exact occurrences.
@@ -111,9 +112,12 @@ impl ChildEnv {
     }
 }
 
+/// A line of `environ.txt` that is not `KEY=VALUE`: its 1-based number and text.
+pub type BadLine = (usize, String);
+
 /// Parses `environ.txt`: `KEY=VALUE` per line, split at the first `=`. Returns the pairs and
 /// the (1-based line number, line) of lines that have no `=`. Blank lines are ignored.
-pub fn parse_environ(text: &str) -> (Vec<(String, String)>, Vec<(usize, String)>) {
+pub fn parse_environ(text: &str) -> (Vec<(String, String)>, Vec<BadLine>) {
     let mut pairs = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -150,8 +154,11 @@ mod tests {
     fn build_applies_defaults_environ_and_promotion() {
         let dir = std::env::temp_dir().join(format!("krunner-env-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("environ.txt"), "FOO=bar\nnope\nPATH=/opt/x:/home/work/.local/bin\n")
-            .expect("write");
+        std::fs::write(
+            dir.join("environ.txt"),
+            "FOO=bar\nnope\nPATH=/opt/x:/home/work/.local/bin\n",
+        )
+        .expect("write");
         let (env, warnings) = ChildEnv::build([("SHELL".to_owned(), "/bin/zsh".to_owned())], &dir);
         assert_eq!(env.get("FOO"), Some("bar"));
         assert_eq!(env.get("LANG"), Some("C.UTF-8"));
@@ -159,7 +166,11 @@ mod tests {
         assert!(env
             .get("PATH")
             .is_some_and(|p| p.starts_with("/home/work/.local/bin:") && p.contains("/opt/x")));
-        assert_eq!(env.get("PATH").map(|p| p.matches("/home/work/.local/bin").count()), Some(1));
+        assert_eq!(
+            env.get("PATH")
+                .map(|p| p.matches("/home/work/.local/bin").count()),
+            Some(1)
+        );
         assert_eq!(warnings.len(), 1);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -18,6 +18,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::protocol::Msg;
 use crate::transport::Outbox;
 
+/// The tracing target for problems with the agent's requests (malformed frames, bad JSON):
+/// logged for the operator, never forwarded to the user's console.
+pub const WIRE: &str = "krunner::wire";
+
 struct Forward {
     outbox: Outbox,
     prefix: String,
@@ -66,7 +70,7 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
         let Some(forward) = FORWARD.get() else {
             return;
         };
-        if IS_WRITER.with(Cell::get) {
+        if IS_WRITER.with(Cell::get) || event.metadata().target() == WIRE {
             return;
         }
         let mut visitor = MessageVisitor::default();

@@ -426,7 +426,10 @@ mod tests {
     fn exit_codes_follow_the_shell() {
         let groups = Groups::default();
         assert_eq!(capture(&sh("exit 3"), &groups).map(|r| r.0).ok(), Some(3));
-        assert_eq!(capture(&sh("kill -TERM $$"), &groups).map(|r| r.0).ok(), Some(143));
+        assert_eq!(
+            capture(&sh("kill -TERM $$"), &groups).map(|r| r.0).ok(),
+            Some(143)
+        );
     }
 
     #[test]

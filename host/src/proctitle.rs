@@ -47,8 +47,11 @@ fn reexec(args: &[OsString]) {
     let Ok(encoded) = serde_json::to_string(&strings) else {
         return;
     };
-    let Ok(exe) = CString::new(std::path::Path::new("/proc/self/exe").as_os_str().as_bytes())
-    else {
+    let Ok(exe) = CString::new(
+        std::path::Path::new("/proc/self/exe")
+            .as_os_str()
+            .as_bytes(),
+    ) else {
         return;
     };
     let Ok(title) = CString::new(TITLE) else {

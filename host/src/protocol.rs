@@ -140,9 +140,7 @@ pub fn decode(frames: &[Vec<u8>]) -> Result<Op, ProtocolError> {
         "exec" => Op::Exec(text("exec")?),
         "code" => Op::Code(text("code")?),
         "input" => Op::Input(text("input")?),
-        "complete" => Op::Complete(
-            text("complete").map_err(owed(Msg::Completion(Vec::new())))?,
-        ),
+        "complete" => Op::Complete(text("complete").map_err(owed(Msg::Completion(Vec::new())))?),
         "interrupt" => Op::Interrupt,
         "status" => Op::Status,
         "event" => {
@@ -158,14 +156,12 @@ pub fn decode(frames: &[Vec<u8>]) -> Result<Op, ProtocolError> {
             Msg::ServiceResult(ServiceResult::failed("the request is not valid UTF-8")),
         ))?),
         "shutdown-service" => Op::ShutdownService(text("shutdown-service")?),
-        "get-apps" => {
-            Op::GetApps(text("get-apps").map_err(owed(Msg::AppsResult(Vec::new())))?)
-        }
-        "start-model-service" => Op::StartModelService(text("start-model-service").map_err(
-            owed(
+        "get-apps" => Op::GetApps(text("get-apps").map_err(owed(Msg::AppsResult(Vec::new())))?),
+        "start-model-service" => {
+            Op::StartModelService(text("start-model-service").map_err(owed(
                 Msg::ModelServiceResult(ServiceResult::failed("the request is not valid UTF-8")),
-            ),
-        )?),
+            ))?)
+        }
         other => return Err(ProtocolError::UnknownOp(other.to_owned())),
     })
 }
@@ -359,11 +355,17 @@ mod tests {
 
     #[test]
     fn decodes_every_op() {
-        assert_eq!(decode(&frames("exec", b"echo hi")), Ok(Op::Exec("echo hi".into())));
+        assert_eq!(
+            decode(&frames("exec", b"echo hi")),
+            Ok(Op::Exec("echo hi".into()))
+        );
         assert_eq!(decode(&frames("clean", b"")), Ok(Op::Clean(String::new())));
         assert_eq!(decode(&frames("build", b"*")), Ok(Op::Build("*".into())));
         assert_eq!(decode(&frames("code", b"x")), Ok(Op::Code("x".into())));
-        assert_eq!(decode(&frames("input", b"a\n")), Ok(Op::Input("a\n".into())));
+        assert_eq!(
+            decode(&frames("input", b"a\n")),
+            Ok(Op::Input("a\n".into()))
+        );
         assert_eq!(decode(&frames("interrupt", b"")), Ok(Op::Interrupt));
         assert_eq!(decode(&frames("status", b"")), Ok(Op::Status));
         assert_eq!(
@@ -374,17 +376,26 @@ mod tests {
             decode(&frames("event", br#"{"type":"oom","data":{}}"#)),
             Ok(Op::Event(serde_json::json!({"type": "oom", "data": {}})))
         );
-        assert_eq!(decode(&frames("get-apps", b"")), Ok(Op::GetApps(String::new())));
+        assert_eq!(
+            decode(&frames("get-apps", b"")),
+            Ok(Op::GetApps(String::new()))
+        );
     }
 
     #[test]
     fn rejects_malformed_frames() {
-        assert_eq!(decode(&[b"status".to_vec()]), Err(ProtocolError::FrameCount(1)));
+        assert_eq!(
+            decode(&[b"status".to_vec()]),
+            Err(ProtocolError::FrameCount(1))
+        );
         assert_eq!(
             decode(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]),
             Err(ProtocolError::FrameCount(3))
         );
-        assert_eq!(decode(&frames("\u{e9}", b"")), Err(ProtocolError::OpNotAscii(2)));
+        assert_eq!(
+            decode(&frames("\u{e9}", b"")),
+            Err(ProtocolError::OpNotAscii(2))
+        );
         assert_eq!(
             decode(&frames("launch", b"")),
             Err(ProtocolError::UnknownOp("launch".into()))
@@ -414,7 +425,10 @@ mod tests {
     #[test]
     fn encodes_terminal_messages_exactly() {
         let [k, p] = Msg::Finished(Finish::Exec, Some(0)).encode();
-        assert_eq!((k.as_slice(), p.as_slice()), (&b"finished"[..], &br#"{"exitCode":0}"#[..]));
+        assert_eq!(
+            (k.as_slice(), p.as_slice()),
+            (&b"finished"[..], &br#"{"exitCode":0}"#[..])
+        );
         let [k, p] = Msg::Finished(Finish::Build, Some(127)).encode();
         assert_eq!(k, b"build-finished");
         assert_eq!(p, br#"{"exitCode":127}"#);
@@ -433,7 +447,8 @@ mod tests {
         let [_, p] = Msg::ServiceResult(ServiceResult::failed("x")).encode();
         assert_eq!(p, br#"{"status":"failed","error":"x"}"#);
         let [_, p] = Msg::AppsResult(vec![]).encode();
-        assert_eq!(p, br#"{"status":"done","data":[]}"#);
+        let v: serde_json::Value = serde_json::from_slice(&p).expect("json");
+        assert_eq!(v, serde_json::json!({"status": "done", "data": []}));
         let [_, p] = Msg::WaitingInput { is_password: true }.encode();
         assert_eq!(p, br#"{"is_password":true}"#);
     }
@@ -447,7 +462,10 @@ mod tests {
         assert_eq!(p[1], 0xaa);
         assert_eq!(&p[2..12], b"started_at");
         assert_eq!(p[12], 0xcb);
-        assert_eq!(f64::from_be_bytes(p[13..21].try_into().expect("8 bytes")), 1.5);
+        assert_eq!(
+            f64::from_be_bytes(p[13..21].try_into().expect("8 bytes")),
+            1.5
+        );
     }
 
     #[test]

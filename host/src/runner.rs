@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use krunner_plugin_api::{capability, ErrorCode, PluginError, PluginInfo, RunnerBox, RunnerConfig};
 
 use crate::callbacks::Callbacks;
+use crate::logging::WIRE;
 use crate::plugins::Plugin;
 use crate::session::Session;
 
@@ -22,7 +23,11 @@ pub struct RunnerSlot {
 
 impl RunnerSlot {
     /// Creates the first runner (or records why there is none).
-    pub fn new(plugin: Result<Plugin, String>, config: RunnerConfig, session: Arc<Session>) -> Self {
+    pub fn new(
+        plugin: Result<Plugin, String>,
+        config: RunnerConfig,
+        session: Arc<Session>,
+    ) -> Self {
         let current = RwLock::new(Err("not started".to_owned()));
         let slot = Self {
             plugin,
@@ -59,7 +64,11 @@ impl RunnerSlot {
                 .new_runner(&self.config, Callbacks::host_box(Arc::clone(&self.session)))
                 .map(Arc::new)
                 .map_err(|e| {
-                    let msg = format!("the {} runner failed to start: {}", self.config.language, e.message());
+                    let msg = format!(
+                        "the {} runner failed to start: {}",
+                        self.config.language,
+                        e.message()
+                    );
                     tracing::error!("{msg}");
                     msg
                 }),
@@ -122,13 +131,14 @@ impl RunnerSlot {
         };
         match runner.complete(request_json.into()).into_result() {
             Ok(json) => serde_json::from_str(json.as_str()).unwrap_or_else(|e| {
-                tracing::warn!("the plugin returned invalid completions: {e}");
+                tracing::warn!(target: WIRE, "the plugin returned invalid completions: {e}");
                 Vec::new()
             }),
             Err(e) => {
-                tracing::debug!("completion failed: {e}");
                 if e.code == ErrorCode::PANIC {
-                    tracing::error!("completion: {}", e.message());
+                    tracing::error!(target: WIRE, "completion: {}", e.message());
+                } else {
+                    tracing::debug!("completion failed: {e}");
                 }
                 Vec::new()
             }

@@ -14,6 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::env::ChildEnv;
+use crate::logging::WIRE;
 use crate::plugins::{self, SearchPath};
 use crate::protocol::{self, Msg, Op};
 use crate::runner::RunnerSlot;
@@ -67,7 +68,9 @@ pub fn resolve_ports(opts: &ServeOptions) -> anyhow::Result<(u16, u16)> {
                 };
                 n.and_then(|n| u16::try_from(n).ok())
                     .map(Some)
-                    .with_context(|| format!("{}: \"{key}\" is not a port number: {v}", file.display()))
+                    .with_context(|| {
+                        format!("{}: \"{key}\" is not a port number: {v}", file.display())
+                    })
             };
             repl_in = port("replin")?.unwrap_or(repl_in);
             repl_out = port("replout")?.unwrap_or(repl_out);
@@ -139,7 +142,12 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let session = Arc::new(Session::new(name, outbox.clone(), child_env, opts.interrupt_grace));
+    let session = Arc::new(Session::new(
+        name,
+        outbox.clone(),
+        child_env,
+        opts.interrupt_grace,
+    ));
     let work_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let config = RunnerConfig {
         language: opts.language.clone(),
@@ -174,7 +182,12 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 /// Stops everything within about two seconds: running process groups get SIGTERM (then
 /// SIGKILL), the current task sends its terminal message, the plugin is told, and every queued
 /// message is flushed to the agent.
-fn shutdown(transport: Transport, session: &Arc<Session>, runners: &Arc<RunnerSlot>, worker: &mut Worker) {
+fn shutdown(
+    transport: Transport,
+    session: &Arc<Session>,
+    runners: &Arc<RunnerSlot>,
+    worker: &mut Worker,
+) {
     let begun = Instant::now();
     let mut transport = transport;
     transport.stop_receiving();
@@ -205,7 +218,11 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    async fn run(&self, mut inbound: mpsc::Receiver<Frames>, worker: &Worker) -> anyhow::Result<()> {
+    async fn run(
+        &self,
+        mut inbound: mpsc::Receiver<Frames>,
+        worker: &Worker,
+    ) -> anyhow::Result<()> {
         let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
         let (complete_tx, complete_rx) = mpsc::unbounded_channel();
@@ -242,7 +259,7 @@ impl Dispatcher {
         let op = match protocol::decode(frames) {
             Ok(op) => op,
             Err(e) => {
-                tracing::warn!("ignoring a malformed message: {e}");
+                tracing::warn!(target: WIRE, "ignoring a malformed message: {e}");
                 match e.owed_reply() {
                     // Completion replies must stay in request order: answer through the lane.
                     Some(Msg::Completion(_)) => {
@@ -311,7 +328,7 @@ async fn completion_lane(
                 match tokio::time::timeout(COMPLETE_DEADLINE, job).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
-                        tracing::warn!("completion failed: {e}");
+                        tracing::warn!(target: WIRE, "completion failed: {e}");
                         Vec::new()
                     }
                     Err(_) => {

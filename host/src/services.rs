@@ -4,6 +4,7 @@
 //! never leaves the agent waiting: `preopen` services are reported started (nothing to spawn),
 //! and other services are reported unsupported.
 
+use crate::logging::WIRE;
 use crate::protocol::{Msg, ServiceResult};
 
 /// The reply to a `start-service` payload.
@@ -11,7 +12,7 @@ pub fn start_service(payload: &str) -> Msg {
     let request: serde_json::Value = match serde_json::from_str(payload) {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!("start-service: invalid request: {e}");
+            tracing::warn!(target: WIRE, "start-service: invalid request: {e}");
             return Msg::ServiceResult(ServiceResult::failed(format!("invalid request: {e}")));
         }
     };
@@ -41,7 +42,7 @@ pub fn start_model_service(payload: &str) -> Msg {
         Ok(_) => "model services are not supported by this runner".to_owned(),
         Err(e) => format!("invalid request: {e}"),
     };
-    tracing::warn!("start-model-service: {reason}");
+    tracing::warn!(target: WIRE, "start-model-service: {reason}");
     Msg::ModelServiceResult(ServiceResult::failed(reason))
 }
 
@@ -60,6 +61,8 @@ mod tests {
             Msg::ServiceResult(ServiceResult::failed("unsupported service: jupyter"))
         );
         assert!(matches!(start_service("{oops"), Msg::ServiceResult(r) if r.status == "failed"));
-        assert!(matches!(start_model_service("{}"), Msg::ModelServiceResult(r) if r.status == "failed"));
+        assert!(
+            matches!(start_model_service("{}"), Msg::ModelServiceResult(r) if r.status == "failed")
+        );
     }
 }

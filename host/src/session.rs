@@ -52,7 +52,12 @@ pub struct Session {
 
 impl Session {
     /// A new session.
-    pub fn new(name: String, outbox: Outbox, child_env: ChildEnv, interrupt_grace: Duration) -> Self {
+    pub fn new(
+        name: String,
+        outbox: Outbox,
+        child_env: ChildEnv,
+        interrupt_grace: Duration,
+    ) -> Self {
         Self {
             name,
             outbox,
@@ -123,15 +128,17 @@ impl Session {
             env.set(k.clone(), v.clone());
         }
         let (program, args) = match &spec.command {
-            Command::Shell(line) => (PathBuf::from("/bin/sh"), vec!["-c".to_owned(), line.clone()]),
+            Command::Shell(line) => (
+                PathBuf::from("/bin/sh"),
+                vec!["-c".to_owned(), line.clone()],
+            ),
             Command::Argv(argv) => {
                 let Some((first, rest)) = argv.split_first() else {
                     return Err(PluginError::invalid_request("empty argv"));
                 };
                 let path = env.get("PATH").unwrap_or_default();
-                let program = which_in(first, path).ok_or_else(|| {
-                    PluginError::not_found(format!("{first}: command not found"))
-                })?;
+                let program = which_in(first, path)
+                    .ok_or_else(|| PluginError::not_found(format!("{first}: command not found")))?;
                 (program, rest.to_vec())
             }
         };

@@ -131,8 +131,9 @@ impl State {
             Task::Code(text) => {
                 self.session.set_phase(Phase::Query);
                 let code = if self.runners.has(capability::QUERY) {
-                    self.runners
-                        .call("query", |r| r.query(RStr::from(text.as_str())).into_result())
+                    self.runners.call("query", |r| {
+                        r.query(RStr::from(text.as_str())).into_result()
+                    })
                 } else {
                     let name = self
                         .runners
@@ -140,8 +141,11 @@ impl State {
                         .map_or_else(|| "this".to_owned(), |i| format!("the '{}'", i.language));
                     self.session.output(
                         Stream::Stderr,
-                        format!("{}: query mode is not supported by {name} runner\n", self.session.name)
-                            .as_bytes(),
+                        format!(
+                            "{}: query mode is not supported by {name} runner\n",
+                            self.session.name
+                        )
+                        .as_bytes(),
                     );
                     127
                 };

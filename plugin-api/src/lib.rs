@@ -97,9 +97,10 @@ pub mod sdk;
 pub mod util;
 
 pub use abi_stable;
+pub use serde_json;
 
 pub use abi::{
-    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, Runner_TO, RunnerBox, API_VERSION,
+    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, RunnerBox, Runner_TO, API_VERSION,
     ENTRY_SYMBOL,
 };
 pub use error::{ErrorCode, PluginError};
@@ -141,6 +142,9 @@ macro_rules! export_plugin {
 mod tests {
     #[test]
     fn entry_symbol_matches_the_exported_static() {
-        assert_eq!(super::ENTRY_SYMBOL, "_1as_0lib_1header_0root_bmodule_bloader");
+        assert_eq!(
+            super::ENTRY_SYMBOL,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
     }
 }

@@ -339,12 +339,17 @@ impl TempDir {
                 Err(e) => {
                     return Err(PluginError::new(
                         ErrorCode::IO,
-                        format!("cannot create a temporary directory in {}: {e}", base.display()),
+                        format!(
+                            "cannot create a temporary directory in {}: {e}",
+                            base.display()
+                        ),
                     ))
                 }
             }
         }
-        Err(PluginError::internal("cannot find a free temporary directory name"))
+        Err(PluginError::internal(
+            "cannot find a free temporary directory name",
+        ))
     }
 
     /// The directory.

@@ -50,7 +50,10 @@ pub fn find_sources(root: &Path, ext: &str) -> Vec<PathBuf> {
                 continue;
             };
             let path = entry.path();
-            let path = path.strip_prefix("./").map(Path::to_path_buf).unwrap_or(path);
+            let path = path
+                .strip_prefix("./")
+                .map(Path::to_path_buf)
+                .unwrap_or(path);
             if kind.is_dir() {
                 if !name.to_string_lossy().starts_with('.') {
                     stack.push(path);

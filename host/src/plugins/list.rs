@@ -77,7 +77,11 @@ pub fn print(plugin_dirs: &[PathBuf], json: bool) {
         );
         return;
     }
-    let dirs: Vec<String> = search.dirs().iter().map(|d| d.display().to_string()).collect();
+    let dirs: Vec<String> = search
+        .dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     println!("search path: {}", dirs.join(":"));
     if rows.is_empty() {
         println!("no plugins found");

@@ -106,7 +106,9 @@ pub enum LoadError {
         detail: String,
     },
     /// It reports another language than its file name says.
-    #[error("{path}: the file is named for '{expected}' but the plugin reports language '{reported}'")]
+    #[error(
+        "{path}: the file is named for '{expected}' but the plugin reports language '{reported}'"
+    )]
     NameMismatch {
         /// The file.
         path: PathBuf,
@@ -140,14 +142,21 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     /// Creates a runner.
-    pub fn new_runner(&self, config: &RunnerConfig, host: HostBox) -> Result<RunnerBox, PluginError> {
-        let json = serde_json::to_string(config).map_err(|e| PluginError::internal(e.to_string()))?;
+    pub fn new_runner(
+        &self,
+        config: &RunnerConfig,
+        host: HostBox,
+    ) -> Result<RunnerBox, PluginError> {
+        let json =
+            serde_json::to_string(config).map_err(|e| PluginError::internal(e.to_string()))?;
         (self.module.new_runner())(RStr::from(json.as_str()), host).into_result()
     }
 }
 
 fn host_version() -> (u32, u32) {
-    let mut parts = API_VERSION.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = API_VERSION
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
@@ -317,7 +326,9 @@ pub fn summarize_layout_error(full: &str) -> String {
     let lines: Vec<&str> = full
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("Error:") || l.starts_with("Expected:") || l.starts_with("Found:"))
+        .filter(|l| {
+            l.starts_with("Error:") || l.starts_with("Expected:") || l.starts_with("Found:")
+        })
         .take(6)
         .collect();
     if lines.is_empty() {

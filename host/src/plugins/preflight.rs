@@ -19,7 +19,9 @@ pub enum PreflightError {
     #[error("built for another architecture ({0})")]
     WrongClass(&'static str),
     /// ELF for another machine.
-    #[error("built for machine type {found} ({found_name}); this host is {expected} ({expected_name})")]
+    #[error(
+        "built for machine type {found} ({found_name}); this host is {expected} ({expected_name})"
+    )]
     WrongMachine {
         /// e_machine of the file.
         found: u16,
@@ -226,7 +228,11 @@ mod tests {
     fn truncated_elf_is_reported() {
         let bytes = own_executable_bytes();
         let p = scratch("trunc.so", &bytes[..4096.min(bytes.len())]);
-        assert!(matches!(check(&p), Err(PreflightError::Truncated { .. })), "{:?}", check(&p));
+        assert!(
+            matches!(check(&p), Err(PreflightError::Truncated { .. })),
+            "{:?}",
+            check(&p)
+        );
     }
 
     #[test]

@@ -165,7 +165,7 @@ mod tests {
         }
         std::fs::write(b.join("libkernel_go.so"), b"x").expect("write");
         std::fs::write(b.join("README"), b"x").expect("write");
-        let sp = SearchPath::from_parts(&[a.clone()], Some(b.as_os_str()), None);
+        let sp = SearchPath::from_parts(std::slice::from_ref(&a), Some(b.as_os_str()), None);
         assert_eq!(sp.dirs()[..2], [a.clone(), b.clone()]);
         let cands = sp.candidates();
         assert_eq!(cands.len(), 3);
@@ -175,7 +175,10 @@ mod tests {
             .any(|c| c.path == b.join("libkernel_c.so") && c.shadowed_by.is_some()));
         assert_eq!(sp.languages(), vec!["c".to_owned(), "go".to_owned()]);
         let msg = sp.not_found_message("ruby");
-        assert!(msg.contains("libkernel_ruby.so") && msg.contains("c, go"), "{msg}");
+        assert!(
+            msg.contains("libkernel_ruby.so") && msg.contains("c, go"),
+            "{msg}"
+        );
         let _ = std::fs::remove_dir_all(base);
     }
 }

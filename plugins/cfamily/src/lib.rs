@@ -122,7 +122,8 @@ impl CFamily {
         if code != 0 || self.host.interrupted() {
             return Ok(code);
         }
-        self.host.run(&RunSpec::argv([binary.display().to_string()]))
+        self.host
+            .run(&RunSpec::argv([binary.display().to_string()]))
     }
 }
 

@@ -1,0 +1,431 @@
+//! Test harness for krunner's end-to-end tests.
+//!
+//! `cargo test` does not build `cdylib` crates, so [`artifacts`] builds the host and the
+//! plugins through cargo itself (with `--message-format=json`, taking every path from cargo's
+//! own report) and copies the plugins into a private plugin directory. [`Runner`] starts a real
+//! `krunner` process on free loopback ports in a scratch working directory and talks to it
+//! over real ZeroMQ sockets, exactly like the Backend.AI agent does.
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Where the built pieces are.
+#[derive(Debug)]
+pub struct Artifacts {
+    /// The `krunner` executable.
+    pub krunner: PathBuf,
+    /// A directory holding every plugin `.so` built for the tests.
+    pub plugin_dir: PathBuf,
+}
+
+/// The packages the tests load.
+const PLUGIN_PACKAGES: [&str; 4] = ["kernel-c", "kernel-cpp", "kernel-app", "kernel-panicky"];
+
+/// Builds (once per test binary) the host and the plugins, returning their locations.
+pub fn artifacts() -> &'static Artifacts {
+    static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        build().unwrap_or_else(|e| panic!("building krunner and its plugins failed: {e}"))
+    })
+}
+
+fn build() -> Result<Artifacts, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--message-format=json-render-diagnostics")
+        .arg("-p")
+        .arg("krunner");
+    for p in PLUGIN_PACKAGES {
+        cmd.arg("-p").arg(p);
+    }
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo build failed ({})", output.status));
+    }
+    let mut krunner = None;
+    let mut plugins = Vec::new();
+    for line in output.stdout.lines() {
+        let Ok(line) = line else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let kinds: Vec<&str> = msg["target"]["kind"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        if kinds.contains(&"bin") && msg["target"]["name"] == "krunner" {
+            krunner = msg["executable"].as_str().map(PathBuf::from);
+        }
+        if kinds.contains(&"cdylib") {
+            if let Some(f) = msg["filenames"]
+                .as_array()
+                .and_then(|f| f.first())
+                .and_then(|f| f.as_str())
+            {
+                plugins.push(PathBuf::from(f));
+            }
+        }
+    }
+    let krunner = krunner.ok_or("cargo did not report the krunner executable")?;
+    let plugin_dir =
+        std::env::temp_dir().join(format!("krunner-test-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(&plugin_dir).map_err(|e| e.to_string())?;
+    for p in &plugins {
+        let name = p.file_name().ok_or("plugin without a file name")?;
+        std::fs::copy(p, plugin_dir.join(name))
+            .map_err(|e| format!("copying {}: {e}", p.display()))?;
+    }
+    if plugins.len() < PLUGIN_PACKAGES.len() {
+        return Err(format!(
+            "expected {} plugins, cargo reported {:?}",
+            PLUGIN_PACKAGES.len(),
+            plugins
+        ));
+    }
+    Ok(Artifacts {
+        krunner,
+        plugin_dir,
+    })
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// One message from the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The type frame.
+    pub kind: String,
+    /// The payload frame.
+    pub payload: Vec<u8>,
+}
+
+impl Message {
+    /// The payload as lossy text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+
+    /// The payload as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!("{} payload is not JSON ({e}): {:?}", self.kind, self.text())
+        })
+    }
+
+    /// Whether this ends a task.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "finished" | "build-finished" | "clean-finished"
+        )
+    }
+}
+
+/// The messages of one task.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Everything received, terminal message last.
+    pub messages: Vec<Message>,
+}
+
+impl Outcome {
+    /// The terminal message's exit code.
+    pub fn exit_code(&self) -> Option<i64> {
+        self.messages
+            .last()
+            .and_then(|m| m.json()["exitCode"].as_i64())
+    }
+
+    /// The terminal message's type.
+    pub fn terminal(&self) -> &str {
+        self.messages.last().map_or("", |m| m.kind.as_str())
+    }
+
+    /// All stdout bytes.
+    pub fn stdout(&self) -> Vec<u8> {
+        self.concat("stdout")
+    }
+
+    /// All stderr bytes.
+    pub fn stderr(&self) -> Vec<u8> {
+        self.concat("stderr")
+    }
+
+    /// All stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout()).into_owned()
+    }
+
+    /// All stderr as text.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr()).into_owned()
+    }
+
+    fn concat(&self, kind: &str) -> Vec<u8> {
+        self.messages
+            .iter()
+            .filter(|m| m.kind == kind)
+            .flat_map(|m| m.payload.iter().copied())
+            .collect()
+    }
+
+    /// Messages of one type.
+    pub fn of(&self, kind: &str) -> Vec<&Message> {
+        self.messages.iter().filter(|m| m.kind == kind).collect()
+    }
+}
+
+/// How to start a runner.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Second positional argument.
+    pub runtime_path: Option<String>,
+    /// Extra flags.
+    pub args: Vec<String>,
+    /// Content of `environ.txt`.
+    pub environ: Option<String>,
+    /// Files to create in the working directory before start.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A running krunner with a connected client.
+pub struct Runner {
+    child: Option<Child>,
+    /// The runner's working directory.
+    pub work: tempfile::TempDir,
+    /// Its config directory (and log file).
+    pub config: tempfile::TempDir,
+    _ctx: zmq::Context,
+    push: zmq::Socket,
+    pull: zmq::Socket,
+}
+
+impl Runner {
+    /// Starts `krunner <language>` with default options.
+    pub fn start(language: &str) -> Self {
+        Self::start_with(language, Options::default())
+    }
+
+    /// Starts a runner and waits until it answers `status`.
+    pub fn start_with(language: &str, opts: Options) -> Self {
+        let art = artifacts();
+        let mut last = String::new();
+        for _ in 0..3 {
+            let work = tempfile::tempdir().expect("tempdir");
+            let config = tempfile::tempdir().expect("tempdir");
+            for (name, content) in &opts.files {
+                let path = work.path().join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("mkdir");
+                }
+                std::fs::write(path, content).expect("write file");
+            }
+            if let Some(environ) = &opts.environ {
+                std::fs::write(config.path().join("environ.txt"), environ).expect("environ");
+            }
+            let (pin, pout) = (free_port(), free_port());
+            let log = std::fs::File::create(config.path().join("runner.log")).expect("log");
+            let mut cmd = Command::new(&art.krunner);
+            cmd.arg("--plugin-dir")
+                .arg(&art.plugin_dir)
+                .arg("--bind-address")
+                .arg("127.0.0.1")
+                .arg("--repl-in-port")
+                .arg(pin.to_string())
+                .arg("--repl-out-port")
+                .arg(pout.to_string())
+                .arg("--config-dir")
+                .arg(config.path())
+                .args(&opts.args)
+                .arg(language);
+            if let Some(rt) = &opts.runtime_path {
+                cmd.arg(rt);
+            }
+            cmd.current_dir(work.path())
+                .env_remove("KRUNNER_PLUGIN_PATH")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log);
+            let child = cmd.spawn().expect("spawn krunner");
+            let ctx = zmq::Context::new();
+            let push = ctx.socket(zmq::PUSH).expect("push");
+            let pull = ctx.socket(zmq::PULL).expect("pull");
+            push.set_linger(50).expect("linger");
+            pull.set_linger(0).expect("linger");
+            push.connect(&format!("tcp://127.0.0.1:{pin}"))
+                .expect("connect");
+            pull.connect(&format!("tcp://127.0.0.1:{pout}"))
+                .expect("connect");
+            let mut runner = Runner {
+                child: Some(child),
+                work,
+                config,
+                _ctx: ctx,
+                push,
+                pull,
+            };
+            runner.send("status", b"");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Some(m) = runner.recv(Duration::from_millis(50)) {
+                    if m.kind == "status" {
+                        return runner;
+                    }
+                }
+                if let Some(Ok(Some(status))) = runner.child.as_mut().map(Child::try_wait) {
+                    last = format!("krunner exited during startup ({status}): {}", runner.log());
+                    break;
+                }
+            }
+            if last.is_empty() {
+                last = format!("krunner did not answer status: {}", runner.log());
+            }
+        }
+        panic!("{last}");
+    }
+
+    /// The runner's own log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.config.path().join("runner.log")).unwrap_or_default()
+    }
+
+    /// The runner's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// Sends a two-frame op.
+    pub fn send(&self, op: &str, payload: impl AsRef<[u8]>) {
+        self.push
+            .send_multipart([op.as_bytes(), payload.as_ref()], 0)
+            .expect("send");
+    }
+
+    /// Sends arbitrary frames.
+    pub fn send_frames(&self, frames: &[&[u8]]) {
+        self.push
+            .send_multipart(frames.iter().copied(), 0)
+            .expect("send");
+    }
+
+    /// Receives one message, or `None` after `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<Message> {
+        let mut items = [self.pull.as_poll_item(zmq::POLLIN)];
+        zmq::poll(&mut items, timeout.as_millis() as i64).ok()?;
+        if !items[0].is_readable() {
+            return None;
+        }
+        let frames = self.pull.recv_multipart(0).expect("recv");
+        assert_eq!(frames.len(), 2, "the runner sent {} frames", frames.len());
+        let mut it = frames.into_iter();
+        let kind = String::from_utf8(it.next().unwrap_or_default()).expect("type frame is ASCII");
+        Some(Message {
+            kind,
+            payload: it.next().unwrap_or_default(),
+        })
+    }
+
+    /// Receives one message or panics after `timeout`.
+    pub fn expect(&self, timeout: Duration) -> Message {
+        self.recv(timeout)
+            .unwrap_or_else(|| panic!("no message within {timeout:?}; runner log:\n{}", self.log()))
+    }
+
+    /// Receives until a terminal message.
+    pub fn until_finished(&self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let mut messages = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(m) = self.recv(left) else {
+                panic!(
+                    "no terminal message within {timeout:?}; got {:?}; runner log:\n{}",
+                    messages,
+                    self.log()
+                );
+            };
+            let done = m.is_terminal();
+            messages.push(m);
+            if done {
+                return Outcome { messages };
+            }
+        }
+    }
+
+    /// Sends an op and collects its messages up to the terminal one.
+    pub fn run(&self, op: &str, payload: impl AsRef<[u8]>) -> Outcome {
+        self.send(op, payload);
+        self.until_finished(Duration::from_secs(60))
+    }
+
+    /// Sends `status` and returns `started_at` from the msgpack reply.
+    pub fn status(&self) -> f64 {
+        self.send("status", b"");
+        let m = self.expect(Duration::from_secs(5));
+        assert_eq!(m.kind, "status");
+        decode_status(&m.payload)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.
+    pub fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let mut child = self.child.take().expect("running");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (None, started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// Decodes the msgpack `status` payload, checking its exact shape.
+pub fn decode_status(payload: &[u8]) -> f64 {
+    let mut rd = payload;
+    let len = rmp::decode::read_map_len(&mut rd).expect("status is a msgpack map");
+    assert_eq!(len, 1);
+    let mut key = [0u8; 32];
+    let key = rmp::decode::read_str(&mut rd, &mut key).expect("string key");
+    assert_eq!(key, "started_at");
+    let value = rmp::decode::read_f64(&mut rd).expect("float value");
+    assert!(rd.is_empty(), "trailing bytes in status");
+    value
+}

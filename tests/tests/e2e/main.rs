@@ -1,0 +1,16 @@
+//! End-to-end tests: a real `krunner` process, real plugins built by cargo, real ZeroMQ
+//! sockets, real subprocesses. Each test starts its own runner on free ports.
+
+#![allow(clippy::unwrap_used)]
+
+mod batch;
+mod lifecycle;
+mod plugins;
+mod processes;
+mod protocol;
+mod query;
+
+use std::time::Duration;
+
+/// Generous upper bound for one task in these tests.
+pub const TASK: Duration = Duration::from_secs(60);
