@@ -20,7 +20,7 @@ use crate::protocol::{self, Msg, Op};
 use crate::runner::RunnerSlot;
 use crate::services;
 use crate::session::{Phase, Session};
-use crate::transport::{Endpoints, Frames, Outbox, Transport};
+use crate::transport::{Endpoints, FastPath, Frames, Outbox, Transport};
 use crate::worker::{Task, Worker};
 
 /// How long a completion may take before an empty answer is sent instead.
@@ -126,8 +126,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let (in_tx, in_rx) = mpsc::channel::<Frames>(1024);
-    let transport = Transport::start(&endpoints, in_tx)?;
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Frames>();
+    let fast_path: FastPath = Box::new(move |frames: &[Vec<u8>]| {
+        matches!(protocol::decode(frames), Ok(Op::Status)).then_some(Msg::Status { started_at })
+    });
+    let transport = Transport::start(&endpoints, in_tx, fast_path)?;
     tracing::info!(
         "serving {} on tcp://{}:{} (ops) and :{} (results)",
         opts.language,
@@ -189,7 +192,6 @@ fn shutdown(
     worker: &mut Worker,
 ) {
     let begun = Instant::now();
-    let mut transport = transport;
     transport.stop_receiving();
     session.begin_shutdown();
     session.groups.terminate_all(Duration::from_millis(800));
@@ -220,7 +222,7 @@ struct Dispatcher {
 impl Dispatcher {
     async fn run(
         &self,
-        mut inbound: mpsc::Receiver<Frames>,
+        mut inbound: mpsc::UnboundedReceiver<Frames>,
         worker: &Worker,
     ) -> anyhow::Result<()> {
         let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;

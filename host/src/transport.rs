@@ -1,14 +1,19 @@
-//! ZeroMQ sockets on their own threads.
+//! ZeroMQ sockets on one dedicated thread.
 //!
-//! `zmq::Socket` is not `Sync` and its calls block, so each socket lives on a dedicated thread:
-//! the PULL side feeds decoded-later frames into a tokio channel, and the PUSH side is the
-//! single writer of every outbound message. Everything sent goes through one [`Outbox`], which
-//! is what keeps a task's output ahead of its terminal message without any sleeps.
+//! `zmq::Socket` is not `Sync` and its calls block, so both sockets live on a single socket
+//! thread that `zmq::poll`s the PULL socket, an eventfd that signals queued outbound messages,
+//! and (while the agent is slow) the PUSH socket's writability. Everything sent goes through
+//! one [`Outbox`], which is what keeps a task's output ahead of its terminal message without
+//! any sleeps. Requests that can be answered from memory (`status`) are answered on the socket
+//! thread itself, so they never wait behind the dispatcher.
 
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use thiserror::Error;
 
 use crate::protocol::Msg;
@@ -16,12 +21,15 @@ use crate::protocol::Msg;
 /// Raw inbound frames.
 pub type Frames = Vec<Vec<u8>>;
 
+/// Answers a request on the socket thread, when it can be answered from memory.
+pub type FastPath = Box<dyn Fn(&[Vec<u8>]) -> Option<Msg> + Send>;
+
 /// How many messages may wait for the PUSH socket before producers block (backpressure from a
 /// slow agent reaches the child processes through their pipes).
 const DATA_QUEUE: usize = 256;
 
 /// How long queued messages may take to leave after shutdown starts.
-const LINGER: Duration = Duration::from_millis(1000);
+const LINGER: Duration = Duration::from_millis(500);
 
 /// Could not set up the sockets.
 #[derive(Debug, Error)]
@@ -42,9 +50,9 @@ pub enum TransportError {
         /// The ZeroMQ error.
         source: zmq::Error,
     },
-    /// A thread could not be started.
-    #[error("cannot start the {0} thread: {1}")]
-    Thread(&'static str, std::io::Error),
+    /// An operating-system failure (eventfd, thread).
+    #[error("cannot {0}: {1}")]
+    Os(&'static str, std::io::Error),
 }
 
 enum Out {
@@ -52,11 +60,39 @@ enum Out {
     Close,
 }
 
+/// A counter the socket thread can poll: written by producers, read by the socket thread.
+struct Wakeup(OwnedFd);
+
+impl Wakeup {
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the descriptor was just created and is owned here.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes from a valid u64 to our eventfd.
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    fn clear(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reading 8 bytes into a valid u64 from our non-blocking eventfd.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+    }
+}
+
 /// The sending side of the outbound socket. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Outbox {
     data: Sender<Out>,
     ctrl: Sender<Out>,
+    wakeup: Arc<Wakeup>,
 }
 
 impl Outbox {
@@ -68,34 +104,17 @@ impl Outbox {
         } else {
             &self.data
         };
-        // The writer only goes away at the very end of shutdown; late messages are dropped.
-        let _ = lane.send(Out::Frames(msg.encode()));
+        // The socket thread only goes away at the very end of shutdown; late messages drop.
+        if lane.send(Out::Frames(msg.encode())).is_ok() {
+            self.wakeup.notify();
+        }
     }
 
     /// Queues the end marker: the writer sends everything queued before it, then stops.
     fn close(&self) {
-        let _ = self.data.send(Out::Close);
-    }
-
-    /// A detached outbox whose messages go to the returned receiver (for tests and capture).
-    #[cfg(test)]
-    pub fn detached() -> (Self, Receiver<[Vec<u8>; 2]>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let (data_tx, data_rx) = crossbeam_channel::unbounded::<Out>();
-        std::thread::spawn(move || {
-            for out in data_rx {
-                if let Out::Frames(f) = out {
-                    let _ = tx.send(f);
-                }
-            }
-        });
-        (
-            Self {
-                data: data_tx.clone(),
-                ctrl: data_tx,
-            },
-            rx,
-        )
+        if self.data.send(Out::Close).is_ok() {
+            self.wakeup.notify();
+        }
     }
 }
 
@@ -110,20 +129,20 @@ pub struct Endpoints {
     pub repl_out: u16,
 }
 
-/// The running socket threads.
+/// The running socket thread.
 pub struct Transport {
-    _ctx: zmq::Context,
-    stop: zmq::Socket,
     outbox: Outbox,
-    inbound: Option<JoinHandle<()>>,
-    outbound: Option<JoinHandle<()>>,
+    stop: Arc<Wakeup>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Transport {
-    /// Binds both sockets and starts their threads. Inbound frames go to `inbound_tx`.
+    /// Binds both sockets and starts the socket thread. Inbound frames go to `inbound`, except
+    /// those `fast_path` answers.
     pub fn start(
         endpoints: &Endpoints,
-        inbound_tx: tokio::sync::mpsc::Sender<Frames>,
+        inbound: tokio::sync::mpsc::UnboundedSender<Frames>,
+        fast_path: FastPath,
     ) -> Result<Self, TransportError> {
         let ctx = zmq::Context::new();
         let zmq_err = |action| move |source| TransportError::Zmq { action, source };
@@ -137,33 +156,37 @@ impl Transport {
         }
         push.set_linger(LINGER.as_millis() as i32)
             .map_err(zmq_err("setting LINGER"))?;
-        let stop = ctx.socket(zmq::PAIR).map_err(zmq_err("creating PAIR"))?;
-        stop.bind("inproc://krunner-stop")
-            .map_err(zmq_err("binding the stop socket"))?;
-        let stop_rx = ctx.socket(zmq::PAIR).map_err(zmq_err("creating PAIR"))?;
-        stop_rx
-            .connect("inproc://krunner-stop")
-            .map_err(zmq_err("connecting the stop socket"))?;
-
+        let wakeup =
+            Arc::new(Wakeup::new().map_err(|e| TransportError::Os("create an eventfd", e))?);
+        let stop = Arc::new(Wakeup::new().map_err(|e| TransportError::Os("create an eventfd", e))?);
         let (data_tx, data_rx) = crossbeam_channel::bounded(DATA_QUEUE);
         let (ctrl_tx, ctrl_rx) = crossbeam_channel::unbounded();
-        let inbound = std::thread::Builder::new()
-            .name("zmq-in".into())
-            .spawn(move || receive_loop(pull, stop_rx, inbound_tx))
-            .map_err(|e| TransportError::Thread("receive", e))?;
-        let outbound = std::thread::Builder::new()
-            .name("zmq-out".into())
-            .spawn(move || send_loop(push, ctrl_rx, data_rx))
-            .map_err(|e| TransportError::Thread("send", e))?;
-        Ok(Self {
+        let outbox = Outbox {
+            data: data_tx,
+            ctrl: ctrl_tx,
+            wakeup: Arc::clone(&wakeup),
+        };
+        let mut thread = SocketThread {
             _ctx: ctx,
-            stop,
-            outbox: Outbox {
-                data: data_tx,
-                ctrl: ctrl_tx,
-            },
+            pull,
+            push,
+            wakeup,
+            stop: Arc::clone(&stop),
+            ctrl: ctrl_rx,
+            data: data_rx,
+            pending: VecDeque::new(),
             inbound: Some(inbound),
-            outbound: Some(outbound),
+            fast_path,
+            closing: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("zmq".into())
+            .spawn(move || thread.run())
+            .map_err(|e| TransportError::Os("start the socket thread", e))?;
+        Ok(Self {
+            outbox,
+            stop,
+            thread: Some(thread),
         })
     }
 
@@ -173,102 +196,160 @@ impl Transport {
     }
 
     /// Stops reading ops; already received ones are still delivered.
-    pub fn stop_receiving(&mut self) {
-        let _ = self.stop.send("stop", zmq::DONTWAIT);
-        if let Some(t) = self.inbound.take() {
-            let deadline = Instant::now() + Duration::from_millis(200);
+    pub fn stop_receiving(&self) {
+        self.stop.notify();
+    }
+
+    /// Sends everything queued so far, then closes the sockets. Waits at most `budget`.
+    pub fn flush_and_close(mut self, budget: Duration) {
+        self.stop_receiving();
+        self.outbox.close();
+        let deadline = Instant::now() + budget;
+        if let Some(t) = self.thread.take() {
             while !t.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
             if t.is_finished() {
                 let _ = t.join();
-            }
-        }
-    }
-
-    /// Sends everything queued so far, then closes the PUSH socket. Waits at most `budget`.
-    pub fn flush_and_close(mut self, budget: Duration) {
-        self.stop_receiving();
-        self.outbox.close();
-        let deadline = Instant::now() + budget;
-        if let Some(t) = self.outbound.take() {
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
             } else {
                 tracing::warn!("outbound messages still queued at exit; the agent is not reading");
-                // Leave the thread; process exit ends it.
-                std::mem::forget(self);
             }
         }
     }
 }
 
-fn receive_loop(pull: zmq::Socket, stop: zmq::Socket, tx: tokio::sync::mpsc::Sender<Frames>) {
-    loop {
-        let mut items = [
-            pull.as_poll_item(zmq::POLLIN),
-            stop.as_poll_item(zmq::POLLIN),
-        ];
-        if let Err(e) = zmq::poll(&mut items, -1) {
-            if e == zmq::Error::EINTR {
-                continue;
-            }
-            tracing::error!("polling the ops socket failed: {e}");
-            return;
-        }
-        if items[1].is_readable() {
-            tracing::debug!("stopped receiving ops");
-            return;
-        }
-        if !items[0].is_readable() {
-            continue;
-        }
+struct SocketThread {
+    _ctx: zmq::Context,
+    pull: zmq::Socket,
+    push: zmq::Socket,
+    wakeup: Arc<Wakeup>,
+    stop: Arc<Wakeup>,
+    ctrl: Receiver<Out>,
+    data: Receiver<Out>,
+    /// Messages taken from the queues that the PUSH socket could not take yet.
+    pending: VecDeque<[Vec<u8>; 2]>,
+    inbound: Option<tokio::sync::mpsc::UnboundedSender<Frames>>,
+    fast_path: FastPath,
+    closing: bool,
+}
+
+impl SocketThread {
+    fn run(&mut self) {
+        crate::logging::mark_writer_thread();
         loop {
-            match pull.recv_multipart(zmq::DONTWAIT) {
+            let finished = self.send_queued();
+            if finished {
+                return;
+            }
+            let receiving = self.inbound.is_some();
+            let mut items = [
+                self.pull.as_poll_item(if receiving {
+                    zmq::POLLIN
+                } else {
+                    zmq::PollEvents::empty()
+                }),
+                zmq::PollItem::from_fd(self.wakeup.0.as_raw_fd(), zmq::POLLIN),
+                zmq::PollItem::from_fd(self.stop.0.as_raw_fd(), zmq::POLLIN),
+                self.push.as_poll_item(if self.pending.is_empty() {
+                    zmq::PollEvents::empty()
+                } else {
+                    zmq::POLLOUT
+                }),
+            ];
+            match zmq::poll(&mut items, -1) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(e) => {
+                    tracing::error!("polling the sockets failed: {e}");
+                    return;
+                }
+            }
+            let (pull_ready, wake_ready, stop_ready) = (
+                items[0].is_readable(),
+                items[1].is_readable(),
+                items[2].is_readable(),
+            );
+            if wake_ready {
+                self.wakeup.clear();
+            }
+            if stop_ready {
+                self.stop.clear();
+                self.inbound = None;
+                tracing::debug!("stopped receiving ops");
+            }
+            if pull_ready && self.inbound.is_some() {
+                self.receive();
+            }
+        }
+    }
+
+    fn receive(&mut self) {
+        loop {
+            match self.pull.recv_multipart(zmq::DONTWAIT) {
                 Ok(frames) => {
-                    if tx.blocking_send(frames).is_err() {
-                        tracing::debug!("the dispatcher is gone; stopped receiving ops");
+                    if let Some(reply) = (self.fast_path)(&frames) {
+                        // Answered here: queued like any reply, sent on the next round.
+                        self.pending.push_front(reply.encode());
+                        continue;
+                    }
+                    let delivered = self
+                        .inbound
+                        .as_ref()
+                        .is_some_and(|tx| tx.send(frames).is_ok());
+                    if !delivered {
+                        self.inbound = None;
                         return;
                     }
                 }
-                Err(zmq::Error::EAGAIN) => break,
+                Err(zmq::Error::EAGAIN) => return,
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => {
                     tracing::error!("receiving an op failed: {e}");
-                    break;
+                    return;
                 }
             }
         }
     }
-}
 
-fn send_loop(push: zmq::Socket, ctrl: Receiver<Out>, data: Receiver<Out>) {
-    crate::logging::mark_writer_thread();
-    loop {
-        let out = match ctrl.try_recv() {
-            Ok(out) => out,
-            Err(_) => crossbeam_channel::select! {
-                recv(ctrl) -> out => match out { Ok(o) => o, Err(_) => continue },
-                recv(data) -> out => match out { Ok(o) => o, Err(_) => break },
-            },
-        };
-        match out {
-            Out::Frames(frames) => send_frames(&push, frames),
-            Out::Close => {
-                while let Ok(Out::Frames(frames)) = ctrl.try_recv() {
-                    send_frames(&push, frames);
+    /// Sends what the PUSH socket accepts without blocking. Returns true once the end marker
+    /// has been reached and everything before it was sent (or could not be, by the deadline).
+    fn send_queued(&mut self) -> bool {
+        loop {
+            if let Some(frames) = self.pending.pop_front() {
+                match self.push.send_multipart(frames.iter(), zmq::DONTWAIT) {
+                    Ok(()) => continue,
+                    Err(zmq::Error::EAGAIN) if !self.closing => {
+                        self.pending.push_front(frames);
+                        return false;
+                    }
+                    Err(zmq::Error::EAGAIN) => {
+                        // Closing: give the agent a moment to take it, then give up on the rest.
+                        let _ = self.push.set_sndtimeo(LINGER.as_millis() as i32);
+                        if self.push.send_multipart(frames.iter(), 0).is_err() {
+                            tracing::warn!(
+                                "dropping {} message(s) the agent did not take",
+                                self.pending.len() + 1
+                            );
+                            return true;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!("sending a message to the agent failed: {e}");
+                        continue;
+                    }
                 }
-                break;
+            }
+            // Replies first, then task output.
+            let next = match self.ctrl.try_recv() {
+                Ok(out) => Ok(out),
+                Err(_) => self.data.try_recv(),
+            };
+            match next {
+                Ok(Out::Frames(frames)) => self.pending.push_back(frames),
+                Ok(Out::Close) => self.closing = true,
+                Err(TryRecvError::Empty) => return self.closing,
+                Err(TryRecvError::Disconnected) => return true,
             }
         }
-    }
-}
-
-fn send_frames(push: &zmq::Socket, frames: [Vec<u8>; 2]) {
-    if let Err(e) = push.send_multipart(frames, 0) {
-        tracing::error!("sending a message to the agent failed: {e}");
     }
 }
