@@ -127,15 +127,24 @@ impl Client {
             if !items[0].is_readable() {
                 continue;
             }
-            let mut frames = self.pull.recv_multipart(0)?;
-            if frames.len() != 2 {
+            // Receive without copying payloads: only their sizes are needed on the hot path.
+            let kind_msg = self.pull.recv_msg(0)?;
+            let kind = String::from_utf8_lossy(&kind_msg).into_owned();
+            if !self.pull.get_rcvmore()? {
                 continue;
             }
-            let payload = frames.pop().unwrap_or_default();
-            let kind = String::from_utf8_lossy(&frames[0]).into_owned();
-            if kind == count {
-                counted += payload.len();
+            let payload_msg = self.pull.recv_msg(0)?;
+            while self.pull.get_rcvmore()? {
+                self.pull.recv_msg(0)?;
             }
+            if kind == count {
+                counted += payload_msg.len();
+            }
+            let payload = if kinds.contains(&kind.as_str()) {
+                payload_msg.to_vec()
+            } else {
+                Vec::new()
+            };
             if kinds.contains(&kind.as_str()) {
                 return Ok((kind, payload, counted));
             }
@@ -325,7 +334,8 @@ fn print_table(all: &[(String, Results)], args: &Args) {
         rule.push_str("---:|");
     }
     println!("{header}\n{rule}");
-    let rows: [(&str, fn(&Results) -> f64, &str, bool); 6] = [
+    type Metric = fn(&Results) -> f64;
+    let rows: [(&str, Metric, &str, bool); 6] = [
         ("startup to first `status`", |r| r.startup_ms, "ms", false),
         (
             "`exec true` round trip (median)",

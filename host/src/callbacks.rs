@@ -58,11 +58,11 @@ impl Host for Callbacks {
         let data = data.as_slice();
         let msg = match kind.as_str() {
             output::STDOUT => {
-                self.session.output(Stream::Stdout, data);
+                self.session.output(Stream::Stdout, data.to_vec());
                 return RResult::ROk(());
             }
             output::STDERR => {
-                self.session.output(Stream::Stderr, data);
+                self.session.output(Stream::Stderr, data.to_vec());
                 return RResult::ROk(());
             }
             output::MEDIA => validate_media(data)

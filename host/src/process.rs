@@ -190,7 +190,7 @@ fn signal_group(pgid: i32, sig: i32) {
 pub fn run(
     spawn: &Spawn,
     groups: &Groups,
-    sink: &mut dyn FnMut(Stream, &[u8]),
+    sink: &mut dyn FnMut(Stream, Vec<u8>),
 ) -> std::io::Result<i32> {
     let mut command = std::process::Command::new(&spawn.program);
     command
@@ -232,7 +232,12 @@ impl<R: Read + AsRawFd> Pipe<R> {
     }
 
     /// Reads until the pipe is empty (or `max_reads` reads). Closes it at EOF.
-    fn drain(&mut self, buf: &mut [u8], sink: &mut dyn FnMut(Stream, &[u8]), max_reads: usize) {
+    fn drain(
+        &mut self,
+        buf: &mut Vec<u8>,
+        sink: &mut dyn FnMut(Stream, Vec<u8>),
+        max_reads: usize,
+    ) {
         let Some(reader) = self.reader.as_mut() else {
             return;
         };
@@ -242,7 +247,7 @@ impl<R: Read + AsRawFd> Pipe<R> {
                     self.reader = None;
                     return;
                 }
-                Ok(n) => sink(self.stream, &buf[..n]),
+                Ok(n) => sink(self.stream, take_chunk(buf, n)),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -252,6 +257,20 @@ impl<R: Read + AsRawFd> Pipe<R> {
                 }
             }
         }
+    }
+}
+
+/// Chunks at least this large are handed over in the read buffer itself (no copy); smaller
+/// ones are copied out so the big buffer can be reused.
+const HAND_OVER: usize = 64 * 1024;
+
+fn take_chunk(buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
+    if n >= HAND_OVER {
+        let mut full = std::mem::replace(buf, vec![0u8; CHUNK]);
+        full.truncate(n);
+        full
+    } else {
+        buf[..n].to_vec()
     }
 }
 
@@ -276,7 +295,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn pump(child: &mut Child, sink: &mut dyn FnMut(Stream, &[u8])) -> std::io::Result<i32> {
+fn pump(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Result<i32> {
     let mut out = Pipe::<ChildStdout> {
         reader: child.stdout.take(),
         stream: Stream::Stdout,
@@ -403,8 +422,8 @@ pub fn capture(spawn: &Spawn, groups: &Groups) -> std::io::Result<(i32, Vec<u8>,
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = run(spawn, groups, &mut |stream, data| match stream {
-        Stream::Stdout => out.extend_from_slice(data),
-        Stream::Stderr => err.extend_from_slice(data),
+        Stream::Stdout => out.extend_from_slice(&data),
+        Stream::Stderr => err.extend_from_slice(&data),
     })?;
     Ok((code, out, err))
 }

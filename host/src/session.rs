@@ -107,8 +107,7 @@ impl Session {
     }
 
     /// Sends raw output.
-    pub fn output(&self, stream: Stream, data: &[u8]) {
-        let bytes = data.to_vec();
+    pub fn output(&self, stream: Stream, bytes: Vec<u8>) {
         self.outbox.send(match stream {
             Stream::Stdout => Msg::Stdout(bytes),
             Stream::Stderr => Msg::Stderr(bytes),
@@ -157,7 +156,7 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.report_spawn_failure(&e.message, process::EXIT_NOT_FOUND),
         };
-        let mut sink = |stream, data: &[u8]| self.output(stream, data);
+        let mut sink = |stream, data: Vec<u8>| self.output(stream, data);
         match process::run(&spawn, &self.groups, &mut sink) {
             Ok(code) => code,
             Err(e) => {

@@ -315,29 +315,33 @@ impl SocketThread {
     fn send_queued(&mut self) -> bool {
         loop {
             if let Some(frames) = self.pending.pop_front() {
-                match self.push.send_multipart(frames.iter(), zmq::DONTWAIT) {
-                    Ok(()) => continue,
-                    Err(zmq::Error::EAGAIN) if !self.closing => {
-                        self.pending.push_front(frames);
-                        return false;
-                    }
-                    Err(zmq::Error::EAGAIN) => {
-                        // Closing: give the agent a moment to take it, then give up on the rest.
-                        let _ = self.push.set_sndtimeo(LINGER.as_millis() as i32);
-                        if self.push.send_multipart(frames.iter(), 0).is_err() {
-                            tracing::warn!(
-                                "dropping {} message(s) the agent did not take",
-                                self.pending.len() + 1
-                            );
-                            return true;
-                        }
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!("sending a message to the agent failed: {e}");
-                        continue;
+                // Only hand a message over when the socket takes it without blocking; the
+                // frames then move into ZeroMQ without a copy.
+                let writable = self
+                    .push
+                    .get_events()
+                    .is_ok_and(|e| e.contains(zmq::POLLOUT));
+                if !writable && !self.closing {
+                    self.pending.push_front(frames);
+                    return false;
+                }
+                if !writable {
+                    // Closing: give the agent a moment to take the rest, then give up.
+                    let mut items = [self.push.as_poll_item(zmq::POLLOUT)];
+                    let ready = zmq::poll(&mut items, LINGER.as_millis() as i64).is_ok()
+                        && items[0].is_writable();
+                    if !ready {
+                        tracing::warn!(
+                            "dropping {} message(s) the agent did not take",
+                            self.pending.len() + 1
+                        );
+                        return true;
                     }
                 }
+                if let Err(e) = self.push.send_multipart(frames, 0) {
+                    tracing::error!("sending a message to the agent failed: {e}");
+                }
+                continue;
             }
             // Replies first, then task output.
             let next = match self.ctrl.try_recv() {

@@ -145,7 +145,7 @@ impl State {
                             "{}: query mode is not supported by {name} runner\n",
                             self.session.name
                         )
-                        .as_bytes(),
+                        .into_bytes(),
                     );
                     127
                 };
@@ -181,10 +181,10 @@ impl State {
         let spec = RunSpec::argv(["/bin/sh".to_owned(), path.display().to_string()]);
         let result = self.session.resolve(&spec).and_then(|spawn| {
             use std::io::Write;
-            let mut sink = |stream, data: &[u8]| {
+            let mut sink = |stream, data: Vec<u8>| {
                 let _ = match stream {
-                    Stream::Stdout => std::io::stdout().write_all(data),
-                    Stream::Stderr => std::io::stderr().write_all(data),
+                    Stream::Stdout => std::io::stdout().write_all(&data),
+                    Stream::Stderr => std::io::stderr().write_all(&data),
                 };
             };
             Ok(process::run(&spawn, &self.session.groups, &mut sink)?)
