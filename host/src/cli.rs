@@ -83,6 +83,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub interrupt_grace: f64,
 
+    /// Unix socket for the upstream user-input side channel (images with the old input hooks);
+    /// an empty value turns it off.
+    #[arg(long, value_name = "PATH", default_value = "/tmp/bai-user-input.sock")]
+    pub input_socket: PathBuf,
+
+    /// Also serve the side channel on TCP 127.0.0.1:PORT (older images use 65000).
+    #[arg(long, value_name = "PORT")]
+    pub input_tcp_port: Option<u16>,
+
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]
     pub language: Option<String>,

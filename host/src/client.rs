@@ -131,6 +131,8 @@ fn start_runner(args: &RunArgs) -> anyhow::Result<Runner> {
             .arg(repl_out.to_string())
             .arg("--config-dir")
             .arg(config_dir)
+            // No user-input socket: a session's own runner may own the default path.
+            .arg("--input-socket=")
             .arg(&args.language);
         if let Some(rt) = &args.runtime_path {
             cmd.arg(rt);
@@ -289,8 +291,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             interrupts_sent = presses;
         }
         if let Some(line) = terminal.answer() {
-            // End of input (Ctrl-D) is sent as an empty line.
-            conn.send("input", line.unwrap_or_default().as_bytes())?;
+            // End of input (Ctrl-D) is sent as the end-of-file mark: the program reads EOF.
+            let text = line.unwrap_or_else(|| crate::input::EOF_MARK.to_string());
+            conn.send("input", text.as_bytes())?;
         }
         let Some((kind, payload)) = conn.recv(Duration::from_millis(50))? else {
             continue;

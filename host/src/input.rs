@@ -3,9 +3,20 @@
 //! Inputs that arrive while nobody is waiting are kept, in order, for the next request; a
 //! request that finds one queued is satisfied at once without asking the agent again. A
 //! waiting request gives up when the task is interrupted or the runner shuts down.
+//!
+//! Three kinds of consumers share the queue: plugins (through the `read_input` callback, which
+//! blocks on a condition variable), the user-input socket (one blocking waiter per
+//! connection), and a task's stdin pipe, whose feeder lives in the subprocess poll loop and
+//! must not block; it polls [`InputQueue::wake_fd`], an eventfd signalled on every change.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// An input text ending with this character (U+0004, what Ctrl-D types on a terminal) ends
+/// the input: the text before it is delivered without a newline and then the task's stdin is
+/// closed, so the program sees end-of-file.
+pub const EOF_MARK: char = '\u{4}';
 
 /// Why no input was returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +36,27 @@ struct State {
 }
 
 /// The user-input queue.
-#[derive(Default)]
 pub struct InputQueue {
     state: Mutex<State>,
     ready: Condvar,
+    /// Signalled on every push, interrupt and shutdown (absent if eventfd is unavailable).
+    wake: Option<OwnedFd>,
+}
+
+impl Default for InputQueue {
+    fn default() -> Self {
+        // SAFETY: eventfd takes an initial value and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        let wake = (fd >= 0).then(|| {
+            // SAFETY: the kernel just returned this descriptor to us.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        });
+        Self {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            wake,
+        }
+    }
 }
 
 impl InputQueue {
@@ -36,15 +64,56 @@ impl InputQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn notify(&self) {
+        self.ready.notify_all();
+        if let Some(fd) = &self.wake {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a local u64 to our own eventfd.
+            unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+    }
+
+    /// A descriptor that becomes readable when input arrives or the task is interrupted; read
+    /// it with [`InputQueue::clear_wake`]. `None` when eventfd is unavailable (poll instead).
+    pub fn wake_fd(&self) -> Option<RawFd> {
+        self.wake.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Resets the wake descriptor.
+    pub fn clear_wake(&self) {
+        if let Some(fd) = &self.wake {
+            let mut value: u64 = 0;
+            // SAFETY: reading 8 bytes into a local u64 from our own non-blocking eventfd.
+            unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+        }
+    }
+
     /// Queues text from an `input` op.
     pub fn push(&self, text: String) {
         self.lock().queue.push_back(text);
-        self.ready.notify_all();
+        self.notify();
     }
 
     /// Takes queued input without waiting.
     pub fn try_take(&self) -> Option<String> {
         self.lock().queue.pop_front()
+    }
+
+    /// Takes queued input, or, if there is none, runs `announce` while still holding the lock
+    /// (so an input arriving meanwhile is not missed) and returns `None`. For callers that
+    /// cannot block; they wait on [`InputQueue::wake_fd`] and call [`InputQueue::try_take`].
+    pub fn take_or_announce(&self, announce: impl FnOnce()) -> Option<String> {
+        let mut state = self.lock();
+        let text = state.queue.pop_front();
+        if text.is_none() {
+            announce();
+        }
+        text
+    }
+
+    /// Counts interrupts; a request made before a change of this number was interrupted.
+    pub fn interrupt_epoch(&self) -> u64 {
+        self.lock().interrupts
     }
 
     /// Waits for input. `before_wait` runs (once, without the lock) only when nothing is
@@ -76,13 +145,18 @@ impl InputQueue {
     /// Wakes waiters with [`Cancelled::Interrupted`].
     pub fn interrupt(&self) {
         self.lock().interrupts += 1;
-        self.ready.notify_all();
+        self.notify();
     }
 
     /// Wakes waiters with [`Cancelled::Shutdown`], now and later.
     pub fn shutdown(&self) {
         self.lock().shutdown = true;
-        self.ready.notify_all();
+        self.notify();
+    }
+
+    /// Whether the runner is shutting down.
+    pub fn is_shut_down(&self) -> bool {
+        self.lock().shutdown
     }
 }
 

@@ -8,6 +8,11 @@
 //! every byte of output was queued first. Pipes kept open by background grandchildren are
 //! handed to a detached drainer (their later output is not part of this task).
 //!
+//! Standard input is either `/dev/null` (captured commands, bootstrap) or, for the user's
+//! programs, a pipe the host owns and feeds from the user-input queue when the program blocks
+//! reading it ([`crate::stdin_feed`]); the feeder shares this thread's poll loop, so the
+//! program's prompt is drained and forwarded before the input request.
+//!
 //! Exit codes follow the shell: a normal exit gives its status; death by signal N gives
 //! 128+N (so an interrupted task reports 130, a killed one 137); a program that cannot be
 //! found gives 127 and one that cannot be executed 126.
@@ -19,7 +24,10 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::input::InputQueue;
+use crate::stdin_feed::StdinFeed;
 
 /// Size of one pipe read, and of the pipe buffers we ask the kernel for.
 const CHUNK: usize = 1 << 20;
@@ -185,11 +193,36 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// Runs `spawn` to completion in its own process group, passing output chunks to `sink` as
-/// they arrive. Returns the exit code, or the spawn error.
+/// Standard input of a task subprocess.
+#[derive(Clone, Copy)]
+pub enum Stdin<'a> {
+    /// `/dev/null`.
+    Null,
+    /// A pipe fed from `queue` whenever the program blocks reading it; `announce` sends
+    /// `waiting-input` when the queue is empty.
+    Interactive {
+        /// Where input comes from.
+        queue: &'a InputQueue,
+        /// Sends the input request.
+        announce: &'a dyn Fn(),
+    },
+}
+
+/// Runs `spawn` to completion in its own process group with stdin at `/dev/null`, passing
+/// output chunks to `sink` as they arrive. Returns the exit code, or the spawn error.
 pub fn run(
     spawn: &Spawn,
     groups: &Groups,
+    sink: &mut dyn FnMut(Stream, Vec<u8>),
+) -> std::io::Result<i32> {
+    run_with(spawn, groups, Stdin::Null, sink)
+}
+
+/// Like [`run`], with the given standard input.
+pub fn run_with(
+    spawn: &Spawn,
+    groups: &Groups,
+    stdin: Stdin<'_>,
     sink: &mut dyn FnMut(Stream, Vec<u8>),
 ) -> std::io::Result<i32> {
     let mut command = std::process::Command::new(&spawn.program);
@@ -197,19 +230,56 @@ pub fn run(
         .args(&spawn.args)
         .env_clear()
         .envs(&spawn.env)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let mut stdin_write = None;
+    match stdin {
+        Stdin::Null => {
+            command.stdin(Stdio::null());
+        }
+        Stdin::Interactive { .. } => {
+            let (read, write) = pipe()?;
+            command.stdin(Stdio::from(read));
+            stdin_write = Some(write);
+        }
+    }
     if let Some(cwd) = &spawn.cwd {
         command.current_dir(cwd);
     }
-    let mut child = command.spawn()?;
+    let spawned = command.spawn();
+    // The command holds our copy of the pipe's read end; close it so only the task has one.
+    drop(command);
+    let mut child = spawned?;
     let pid = child.id() as i32;
     let id = groups.register(pid);
-    let result = pump(&mut child, sink);
+    let mut feed = match (stdin, stdin_write) {
+        (Stdin::Interactive { queue, announce }, Some(write)) => {
+            match StdinFeed::new(queue, announce, write, pid) {
+                Ok(feed) => Some(feed),
+                Err(e) => {
+                    tracing::warn!("interactive input is unavailable for this task: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let result = pump(&mut child, sink, feed.as_mut());
+    // Dropping the feeder closes our end of stdin: leftover background readers see EOF.
+    drop(feed);
     groups.unregister(id);
     result
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned these descriptors to us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Maps a spawn error to the shell's exit code for it, if it has one.
@@ -295,7 +365,11 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn pump(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Result<i32> {
+fn pump(
+    child: &mut Child,
+    sink: &mut dyn FnMut(Stream, Vec<u8>),
+    mut feed: Option<&mut StdinFeed<'_>>,
+) -> std::io::Result<i32> {
     let mut out = Pipe::<ChildStdout> {
         reader: child.stdout.take(),
         stream: Stream::Stdout,
@@ -312,13 +386,31 @@ fn pump(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Re
     let pidfd = pidfd_open(child.id() as i32);
     let mut buf = vec![0u8; CHUNK];
     let status = loop {
+        let [(wake, wake_ev), (stdin, stdin_ev)] =
+            feed.as_ref().map_or([(-1, 0), (-1, 0)], |f| f.poll_fds());
         let mut fds = [
             poll_fd(out.fd()),
             poll_fd(err.fd()),
             poll_fd(pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd)),
+            libc::pollfd {
+                fd: wake,
+                events: wake_ev,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stdin,
+                events: stdin_ev,
+                revents: 0,
+            },
         ];
         // Without a pidfd (old kernels), fall back to checking for the exit periodically.
-        let timeout = if pidfd.is_some() { -1 } else { 20 };
+        let mut timeout = if pidfd.is_some() { -1 } else { 20 };
+        if let Some(f) = &feed {
+            let wanted = f.timeout_ms(Instant::now());
+            if wanted >= 0 && (timeout < 0 || wanted < timeout) {
+                timeout = wanted;
+            }
+        }
         // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if rc < 0 {
@@ -339,6 +431,12 @@ fn pump(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Re
             if let Some(status) = child.try_wait()? {
                 break status;
             }
+        }
+        if let Some(f) = feed.as_mut() {
+            f.service(&mut || {
+                out.drain(&mut buf, sink, usize::MAX);
+                err.drain(&mut buf, sink, usize::MAX);
+            });
         }
     };
     // The child is gone: everything it wrote is in the pipes now.
@@ -468,6 +566,26 @@ mod tests {
         let (code, out, _) = capture(&sh("sleep 5 & echo done"), &groups).expect("run");
         assert_eq!((code, out.as_slice()), (0, &b"done\n"[..]));
         assert!(start.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn interactive_stdin_gets_queued_input_when_read() {
+        let groups = Groups::default();
+        let queue = InputQueue::default();
+        queue.push("hello".into());
+        let announce = || panic!("queued input must not be announced");
+        let mut out = Vec::new();
+        let code = run_with(
+            &sh("read x; echo got $x"),
+            &groups,
+            Stdin::Interactive {
+                queue: &queue,
+                announce: &announce,
+            },
+            &mut |_, data| out.extend_from_slice(&data),
+        )
+        .expect("run");
+        assert_eq!((code, out.as_slice()), (0, &b"got hello\n"[..]));
     }
 
     #[test]

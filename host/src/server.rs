@@ -14,6 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::env::ChildEnv;
+use crate::input_socket::InputSockets;
 use crate::logging::WIRE;
 use crate::plugins::{self, SearchPath};
 use crate::protocol::{self, Msg, Op};
@@ -47,6 +48,10 @@ pub struct ServeOptions {
     pub interrupt_grace: Duration,
     /// `--debug`.
     pub debug: bool,
+    /// The upstream user-input unix socket (`None`: off).
+    pub input_socket: Option<PathBuf>,
+    /// The legacy user-input TCP port on 127.0.0.1 (`None`: off).
+    pub input_tcp_port: Option<u16>,
 }
 
 /// Reads `intrinsic-ports.json` and applies the flags: (replin, replout).
@@ -161,6 +166,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         api_version: API_VERSION.to_owned(),
         host_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
+    let input_sockets = InputSockets::start(
+        &session,
+        opts.input_socket.as_deref(),
+        opts.input_tcp_port,
+    );
     let runners = Arc::new(RunnerSlot::new(plugin, config, Arc::clone(&session)));
     let mut worker = Worker::start(Arc::clone(&session), Arc::clone(&runners))
         .context("cannot start the task thread")?;
@@ -178,6 +188,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(dispatcher.run(in_rx, &worker))?;
 
     shutdown(transport, &session, &runners, &mut worker);
+    input_sockets.stop();
     runtime.shutdown_timeout(Duration::from_millis(50));
     Ok(())
 }

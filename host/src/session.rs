@@ -149,7 +149,8 @@ impl Session {
         })
     }
 
-    /// Runs a command with its output streamed to the user; returns the exit code. Problems
+    /// Runs a command with its output streamed to the user and its stdin fed from `input` ops
+    /// when it blocks reading (see [`crate::stdin_feed`]); returns the exit code. Problems
     /// starting it are reported on the user's stderr and give the shell's codes (127, 126).
     pub fn run(&self, spec: &RunSpec) -> i32 {
         let spawn = match self.resolve(spec) {
@@ -157,7 +158,12 @@ impl Session {
             Err(e) => return self.report_spawn_failure(&e.message, process::EXIT_NOT_FOUND),
         };
         let mut sink = |stream, data: Vec<u8>| self.output(stream, data);
-        match process::run(&spawn, &self.groups, &mut sink) {
+        let announce = || self.outbox.send(Msg::WaitingInput { is_password: false });
+        let stdin = process::Stdin::Interactive {
+            queue: &self.input,
+            announce: &announce,
+        };
+        match process::run_with(&spawn, &self.groups, stdin, &mut sink) {
             Ok(code) => code,
             Err(e) => {
                 let code = process::spawn_error_code(&e).unwrap_or(-1);

@@ -258,8 +258,13 @@ impl Runner {
                 .arg("--repl-out-port")
                 .arg(pout.to_string())
                 .arg("--config-dir")
-                .arg(config.path())
-                .args(&opts.args)
+                .arg(config.path());
+            // Every runner gets a private user-input socket unless the test picks one.
+            if !opts.args.iter().any(|a| a.starts_with("--input-socket")) {
+                cmd.arg("--input-socket")
+                    .arg(config.path().join("user-input.sock"));
+            }
+            cmd.args(&opts.args)
                 .arg(language);
             if let Some(rt) = &opts.runtime_path {
                 cmd.arg(rt);

@@ -1,0 +1,420 @@
+//! Interactive input: programs in several languages read their stdin pipe, the runner notices
+//! them blocking, forwards their prompt, asks with `waiting-input` and writes the next `input`.
+//! Also: early input, end of file, interrupts, and the upstream side-channel sockets.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use krunner_tests::{Message, Options, Outcome, Runner};
+
+/// Whether `tool` is on PATH; prints why the calling test is skipped when it is not.
+fn have(tool: &str, test: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        println!("SKIPPED {test}: `{tool}` is not installed");
+        eprintln!("SKIPPED {test}: `{tool}` is not installed");
+    }
+    found
+}
+
+fn with_files(files: &[(&str, &str)]) -> Options {
+    Options {
+        files: files
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
+            .collect(),
+        ..Options::default()
+    }
+}
+
+/// Collects one task's messages, answering each `waiting-input` with the next of `answers`.
+/// Checks that the stdout received before each request ends with the expected prompt.
+fn converse(r: &Runner, answers: &[&str], prompts: &[&str], timeout: Duration) -> Outcome {
+    let deadline = Instant::now() + timeout;
+    let mut messages: Vec<Message> = Vec::new();
+    let mut asked = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = r
+            .recv(left)
+            .unwrap_or_else(|| panic!("timed out; got {messages:?}; log:\n{}", r.log()));
+        if m.kind == "waiting-input" {
+            assert_eq!(m.json(), serde_json::json!({"is_password": false}));
+            let so_far = Outcome {
+                messages: messages.clone(),
+            }
+            .stdout_text();
+            if let Some(prompt) = prompts.get(asked) {
+                assert!(
+                    so_far.ends_with(prompt),
+                    "prompt {prompt:?} must arrive before request {asked}; stdout so far: {so_far:?}"
+                );
+            }
+            let answer = answers
+                .get(asked)
+                .unwrap_or_else(|| panic!("unexpected request {asked}; got {messages:?}"));
+            r.send("input", answer);
+            asked += 1;
+        }
+        let done = m.is_terminal();
+        messages.push(m);
+        if done {
+            assert_eq!(asked, answers.len(), "requests: {messages:?}");
+            return Outcome { messages };
+        }
+    }
+}
+
+const SCANF_TWICE: &str = r#"#include <stdio.h>
+int main(void) {
+    int a, b;
+    printf("first? ");
+    fflush(stdout);
+    if (scanf("%d", &a) != 1) return 2;
+    printf("second? ");
+    fflush(stdout);
+    if (scanf("%d", &b) != 1) return 3;
+    printf("sum=%d\n", a + b);
+    return 0;
+}
+"#;
+
+#[test]
+fn c_scanf_twice_in_one_run() {
+    let r = Runner::start_with("c", with_files(&[("main.c", SCANF_TWICE)]));
+    assert_eq!(r.run("build", "*").exit_code(), Some(0));
+    r.send("exec", "*");
+    let out = converse(&r, &["2", "40"], &["first? ", "second? "], crate::TASK);
+    assert_eq!(out.exit_code(), Some(0), "{:?}", out.messages);
+    assert_eq!(out.stdout_text(), "first? second? sum=42\n");
+}
+
+#[test]
+fn c_query_snippet_reads_input() {
+    let r = Runner::start("c");
+    r.send("code", SCANF_TWICE);
+    let out = converse(&r, &["1", "2"], &["first? ", "second? "], crate::TASK);
+    assert_eq!(out.stdout_text(), "first? second? sum=3\n");
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn bash_read() {
+    if !have("bash", "bash_read") {
+        return;
+    }
+    let r = Runner::start_with(
+        "app",
+        with_files(&[(
+            "main.sh",
+            "echo -n 'name? '\nread name\necho -n 'city? '\nread city\necho \"$name from $city\"\n",
+        )]),
+    );
+    r.send("exec", "bash main.sh");
+    let out = converse(&r, &["Ada", "London"], &["name? ", "city? "], crate::TASK);
+    assert_eq!(out.stdout_text(), "name? city? Ada from London\n");
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn batch_python_input() {
+    if !have("python3", "batch_python_input") {
+        return;
+    }
+    let r = Runner::start_with(
+        "app",
+        with_files(&[(
+            "main.py",
+            "name = input('name? ')\nage = input('age? ')\nprint(f'{name} is {int(age) + 1} next year')\n",
+        )]),
+    );
+    r.send("exec", "python3 main.py");
+    let out = converse(&r, &["Grace", "36"], &["name? ", "age? "], crate::TASK);
+    assert_eq!(out.stdout_text(), "name? age? Grace is 37 next year\n");
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn java_scanner() {
+    if !have("java", "java_scanner") {
+        return;
+    }
+    let src = r#"import java.util.Scanner;
+public class Main {
+    public static void main(String[] args) {
+        Scanner in = new Scanner(System.in);
+        System.out.print("a? ");
+        System.out.flush();
+        int a = in.nextInt();
+        System.out.print("b? ");
+        System.out.flush();
+        int b = in.nextInt();
+        System.out.println("product=" + (a * b));
+    }
+}
+"#;
+    let r = Runner::start_with("app", with_files(&[("Main.java", src)]));
+    r.send("exec", "java Main.java");
+    let out = converse(&r, &["6", "7"], &["a? ", "b? "], Duration::from_secs(120));
+    assert_eq!(out.stdout_text(), "a? b? product=42\n", "{:?}", out.messages);
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn node_readline() {
+    if !have("node", "node_readline") {
+        return;
+    }
+    let src = r#"const readline = require('readline');
+const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+rl.question('colour? ', (colour) => {
+  rl.question('fruit? ', (fruit) => {
+    console.log(`a ${colour} ${fruit}`);
+    rl.close();
+  });
+});
+"#;
+    let r = Runner::start_with("app", with_files(&[("main.js", src)]));
+    r.send("exec", "node main.js");
+    let out = converse(&r, &["red", "apple"], &["colour? ", "fruit? "], crate::TASK);
+    assert!(
+        out.stdout_text().ends_with("a red apple\n"),
+        "{:?}",
+        out.stdout_text()
+    );
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn input_sent_before_the_request_is_used_without_asking() {
+    let r = Runner::start("app");
+    r.send("input", "early");
+    r.send("input", "bird");
+    let out = r.run("exec", "read a; read b; echo \"$a $b\"");
+    assert_eq!(out.stdout_text(), "early bird\n");
+    assert!(out.of("waiting-input").is_empty(), "{:?}", out.messages);
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn reading_to_end_of_file() {
+    let r = Runner::start("app");
+    r.send("exec", "cat; echo \"[eof after cat]\"");
+    // The end-of-file mark (U+0004) closes stdin; text before it is sent without a newline.
+    let out = converse(&r, &["one", "two", "three\u{4}"], &[], crate::TASK);
+    assert_eq!(out.stdout_text(), "one\ntwo\nthree[eof after cat]\n");
+    assert_eq!(out.exit_code(), Some(0));
+
+    // A bare mark is an immediate end of file; later reads of the same task see EOF too.
+    r.send("exec", "wc -l; cat; echo done");
+    let out = converse(&r, &["x", "\u{4}"], &[], crate::TASK);
+    assert_eq!(out.stdout_text().trim_start(), "1\ndone\n");
+}
+
+#[test]
+fn programs_that_do_not_read_are_never_asked() {
+    let r = Runner::start("app");
+    for cmd in [
+        "sleep 0.3; echo done",
+        "exec 0<&-; sleep 0.3; echo done",
+        "x=$(sleep 0.3; echo done); echo $x",
+        "sleep 0.3 </dev/null; echo done",
+    ] {
+        let out = r.run("exec", cmd);
+        assert_eq!(out.stdout_text(), "done\n", "{cmd}");
+        assert!(out.of("waiting-input").is_empty(), "{cmd}: {:?}", out.messages);
+    }
+}
+
+#[test]
+fn interrupt_while_waiting_for_input() {
+    let r = Runner::start("app");
+    r.send("exec", "echo -n 'value? '; read x; echo never");
+    let m = loop {
+        let m = r.expect(crate::TASK);
+        if m.kind != "stdout" {
+            break m;
+        }
+    };
+    assert_eq!(m.kind, "waiting-input");
+    let started = Instant::now();
+    r.send("interrupt", "");
+    let out = r.until_finished(Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(out.exit_code(), Some(130));
+    assert!(!out.stdout_text().contains("never"));
+    // An input sent after the interrupt is for the next reader, which is not asked again.
+    r.send("input", "later");
+    let out = r.run("exec", "read y; echo got $y");
+    assert_eq!(out.stdout_text(), "got later\n");
+    assert!(out.of("waiting-input").is_empty());
+    // And the next program that blocks is asked again.
+    r.send("exec", "read z; echo got $z");
+    let out = converse(&r, &["again"], &[], crate::TASK);
+    assert_eq!(out.stdout_text(), "got again\n");
+}
+
+#[test]
+fn unix_socket_side_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bai-user-input.sock");
+    // A stale file at the path is replaced.
+    std::fs::write(&path, b"stale").unwrap();
+    let r = Runner::start_with(
+        "app",
+        Options {
+            args: vec!["--input-socket".into(), path.display().to_string()],
+            ..Options::default()
+        },
+    );
+    let mut conn = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let m = r.expect(Duration::from_secs(5));
+    assert_eq!(m.kind, "waiting-input");
+    assert_eq!(m.json(), serde_json::json!({"is_password": false}));
+    r.send("input", "héllo");
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "héllo");
+
+    // Early input satisfies the next connection without a request.
+    r.send("input", "queued");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut conn = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "queued");
+    assert!(r.recv(Duration::from_millis(200)).is_none());
+
+    // A program using the socket (as the upstream hooks do) gets its answer.
+    if have("python3", "unix_socket_side_channel (python client)") {
+        let client = format!(
+            "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{}'); print('got', s.recv(1024).decode())\"",
+            path.display()
+        );
+        r.send("exec", client);
+        let out = converse(&r, &["via socket"], &[], crate::TASK);
+        assert_eq!(out.stdout_text(), "got via socket\n");
+    }
+}
+
+#[test]
+fn tcp_side_channel_behind_a_flag() {
+    let port = krunner_tests::free_port();
+    let r = Runner::start_with(
+        "app",
+        Options {
+            args: vec!["--input-tcp-port".into(), port.to_string()],
+            ..Options::default()
+        },
+    );
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let m = r.expect(Duration::from_secs(5));
+    assert_eq!(m.kind, "waiting-input");
+    r.send("input", "over tcp");
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "over tcp");
+}
+
+/// Measures the delay between a program blocking on stdin and `waiting-input` reaching the
+/// client, and the runner's CPU use while tasks run. Run with
+/// `cargo test -p krunner-tests --release --test e2e -- --ignored --nocapture measure_`.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn measure_input_request_latency() {
+    if !have("python3", "measure_input_request_latency") {
+        return;
+    }
+    let rounds = 50;
+    let script = format!(
+        "import sys, time\nfor i in range({rounds}):\n    sys.stdout.write('T%d\\n' % time.time_ns()); sys.stdout.flush()\n    sys.stdin.readline()\n"
+    );
+    let r = Runner::start_with("app", with_files(&[("lat.py", &script)]));
+    r.send("exec", "python3 lat.py");
+    let mut stamp: Option<u128> = None;
+    let mut delays = Vec::new();
+    loop {
+        let m = r.expect(crate::TASK);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        match m.kind.as_str() {
+            "stdout" => {
+                for line in m.text().lines() {
+                    if let Some(t) = line.strip_prefix('T') {
+                        stamp = t.parse().ok();
+                    }
+                }
+            }
+            "waiting-input" => {
+                let t = stamp.take().expect("a stamp before each request");
+                delays.push((now - t) as f64 / 1e6);
+                r.send("input", "x");
+            }
+            _ => break,
+        }
+    }
+    delays.sort_by(|a, b| a.total_cmp(b));
+    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+    println!(
+        "waiting-input delay over {} requests: min {:.1} ms, median {:.1} ms, mean {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        delays.len(),
+        delays[0],
+        delays[delays.len() / 2],
+        mean,
+        delays[delays.len() * 95 / 100],
+        delays[delays.len() - 1]
+    );
+}
+
+/// CPU seconds (user + system) used so far by process `pid`.
+fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn measure_detection_cpu() {
+    let mut cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
+        ("sh: sleep 20", "sleep 20".into(), vec![]),
+        (
+            "sh: 8 background sleeps",
+            "for i in 1 2 3 4 5 6 7 8; do sleep 20 & done; wait".into(),
+            vec![],
+        ),
+    ];
+    let java_src = "public class Main { public static void main(String[] a) throws Exception { Thread.sleep(20000); } }\n";
+    if have("java", "measure_detection_cpu (java)") {
+        cases.push((
+            "java: Thread.sleep(20 s)",
+            "java Main.java".into(),
+            vec![("Main.java", java_src)],
+        ));
+    }
+    for (name, cmd, files) in cases {
+        let r = Runner::start_with("app", with_files(&files));
+        r.send("exec", &cmd);
+        // Let the program start (the JVM compiles the source first).
+        std::thread::sleep(Duration::from_secs(5));
+        let before = cpu_seconds(r.pid());
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs(10));
+        let used = cpu_seconds(r.pid()) - before;
+        let share = used / t0.elapsed().as_secs_f64() * 100.0;
+        println!("{name}: runner CPU {:.2}% of one core over 10 s", share);
+        r.send("interrupt", "");
+        r.until_finished(crate::TASK);
+    }
+}
