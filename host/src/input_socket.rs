@@ -51,10 +51,7 @@ impl InputSockets {
                         }
                     });
                 }
-                Err(e) => tracing::warn!(
-                    "cannot listen for user input on {}: {e}",
-                    path.display()
-                ),
+                Err(e) => tracing::warn!("cannot listen for user input on {}: {e}", path.display()),
             }
         }
         if let Some(port) = tcp_port {
@@ -118,7 +115,9 @@ fn serve<S: Write + Send + 'static>(session: &Arc<Session>, active: &Arc<AtomicU
 
 fn answer(session: &Session, mut conn: impl Write) {
     let text = session.input.take(|| {
-        session.outbox.send(Msg::WaitingInput { is_password: false });
+        session
+            .outbox
+            .send(Msg::WaitingInput { is_password: false });
     });
     match text {
         Ok(text) => {

@@ -166,11 +166,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         api_version: API_VERSION.to_owned(),
         host_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let input_sockets = InputSockets::start(
-        &session,
-        opts.input_socket.as_deref(),
-        opts.input_tcp_port,
-    );
+    let input_sockets =
+        InputSockets::start(&session, opts.input_socket.as_deref(), opts.input_tcp_port);
     let runners = Arc::new(RunnerSlot::new(plugin, config, Arc::clone(&session)));
     let mut worker = Worker::start(Arc::clone(&session), Arc::clone(&runners))
         .context("cannot start the task thread")?;

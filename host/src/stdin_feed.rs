@@ -4,7 +4,9 @@
 //! The feeder lives inside the subprocess poll loop ([`crate::process`]) and never blocks it:
 //!
 //! 1. While the pipe is empty and no request is outstanding, it asks [`StdinWatch`] every few
-//!    milliseconds whether a process of the task sleeps reading the pipe. The interval adapts
+//!    milliseconds whether a process of the task sleeps reading the pipe. A possible reader
+//!    (an event loop with a timer running) gets input the user already sent, but is not asked
+//!    for more. The interval adapts
 //!    to what one look costs (about 200× the cost, between 10 and 40 ms), which keeps the host
 //!    under half a percent of a core even for a JVM with dozens of threads.
 //! 2. On a blocked reader it lets the poll loop drain stdout/stderr first, so a prompt the
@@ -23,7 +25,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::input::{InputQueue, EOF_MARK};
-use crate::stdin_watch::StdinWatch;
+use crate::stdin_watch::{StdinWatch, Wait};
 
 /// Bounds of the sampling interval.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -130,12 +132,20 @@ impl<'a> StdinFeed<'a> {
             self.next_sample = now + self.interval;
             return;
         }
-        let blocked = self.watch.reader_blocked();
+        let wait = self.watch.reader_blocked();
         let cost = now.elapsed();
         self.interval = (cost * COST_FACTOR).clamp(MIN_INTERVAL, MAX_INTERVAL);
         self.next_sample = Instant::now() + self.interval;
-        if !blocked {
-            return;
+        match wait {
+            Wait::No => return,
+            // Possibly waiting: hand over what the user already sent, but do not ask.
+            Wait::Maybe => {
+                if let Some(text) = self.queue.try_take() {
+                    self.deliver(text);
+                }
+                return;
+            }
+            Wait::Sure => {}
         }
         drain();
         let announce = self.announce;

@@ -15,7 +15,13 @@
 //!   (the sets are read from the process's memory with `process_vm_readv`).
 //!
 //! Descriptors are compared by device and inode, so duplicates (`exec 3<&0`) count and other
-//! pipes (a shell waiting for `$(...)`) do not. The caller only asks while the pipe is empty and
+//! pipes (a shell waiting for `$(...)`) do not.
+//!
+//! A read is certain evidence. A multiplexed wait is only certain when it has no timeout:
+//! event loops keep descriptors they stopped reading in their epoll set (libuv removes them
+//! lazily, so a node.js program that closed its `readline` still "watches" stdin), and a wait
+//! with a timer running is usually busy with something else. Such waits are reported as
+//! [`Wait::Maybe`]: good enough to hand over input the user already sent, not to ask for more. The caller only asks while the pipe is empty and
 //! a task runs; each question costs a few small /proc reads per thread of the task.
 
 use std::fs::File;
@@ -37,6 +43,17 @@ pub struct StdinWatch {
 /// A syscall number as /proc reports it.
 type Nr = i64;
 
+/// What the task's processes are doing with the pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Wait {
+    /// Nobody is waiting for it.
+    No,
+    /// A thread waits for several things, the pipe among them (a timeout, or an event loop).
+    Maybe,
+    /// A thread is blocked reading the pipe, or waits for it (among others) with no timeout.
+    Sure,
+}
+
 impl StdinWatch {
     /// Watches the tree under `root` for readers of the pipe with this device and inode (as
     /// `fstat` reports them for either end).
@@ -51,30 +68,35 @@ impl StdinWatch {
     }
 
     /// Whether some thread of some process in the tree is asleep waiting to read the pipe.
-    pub fn reader_blocked(&mut self) -> bool {
+    pub fn reader_blocked(&mut self) -> Wait {
         self.stack.clear();
         self.stack.push(self.root);
         let mut seen = 0;
+        let mut found = Wait::No;
         while let Some(pid) = self.stack.pop() {
             seen += 1;
             if seen > MAX_PROCESSES {
-                return false;
+                break;
             }
             let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
                 continue;
             };
             for entry in tasks.flatten() {
-                let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+                let Some(tid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<i32>().ok())
                 else {
                     continue;
                 };
-                if self.thread_blocked(pid, tid) {
-                    return true;
+                match self.thread_blocked(pid, tid) {
+                    Wait::Sure => return Wait::Sure,
+                    w => found = found.max(w),
                 }
                 self.push_children(pid, tid);
             }
         }
-        false
+        found
     }
 
     fn read_proc(&mut self, path: &str) -> bool {
@@ -97,19 +119,26 @@ impl StdinWatch {
         self.stack.extend(children);
     }
 
-    fn thread_blocked(&mut self, pid: i32, tid: i32) -> bool {
+    fn thread_blocked(&mut self, pid: i32, tid: i32) -> Wait {
         if !self.read_proc(&format!("/proc/{pid}/task/{tid}/syscall")) {
-            return false;
+            return Wait::No;
         }
         let Some((nr, args)) = parse_syscall(&self.buf) else {
-            return false;
+            return Wait::No;
         };
-        match classify(nr) {
-            Some(Kind::ReadFd(i)) => self.is_our_pipe(pid, args[i] as i64),
-            Some(Kind::Epoll) => self.epoll_watches_pipe(pid, args[0] as i64),
-            Some(Kind::Poll) => self.poll_watches_pipe(pid, args[0], args[1]),
-            Some(Kind::Select) => self.select_watches_pipe(pid, args[0], args[1]),
-            None => false,
+        let Some(kind) = classify(nr) else {
+            return Wait::No;
+        };
+        let watched = match kind {
+            Kind::ReadFd(i) => return sure_if(self.is_our_pipe(pid, args[i] as i64)),
+            Kind::Epoll(_) => self.epoll_watches_pipe(pid, args[0] as i64),
+            Kind::Poll(_) => self.poll_watches_pipe(pid, args[0], args[1]),
+            Kind::Select(_) => self.select_watches_pipe(pid, args[0], args[1]),
+        };
+        match (watched, kind.waits_forever(&args)) {
+            (false, _) => Wait::No,
+            (true, true) => Wait::Sure,
+            (true, false) => Wait::Maybe,
         }
     }
 
@@ -195,17 +224,48 @@ fn read_memory(pid: i32, addr: u64, dst: *mut u8, len: usize) -> bool {
     n == len as isize
 }
 
+fn sure_if(yes: bool) -> Wait {
+    if yes {
+        Wait::Sure
+    } else {
+        Wait::No
+    }
+}
+
+/// How a wait's timeout is passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    /// An `int` of milliseconds in this argument; negative waits forever.
+    Millis(usize),
+    /// A pointer to a `timespec`/`timeval` in this argument; NULL waits forever.
+    Pointer(usize),
+}
+
 /// What a blocking system call waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A read-like call on the descriptor in this argument.
     ReadFd(usize),
     /// `epoll_wait` family: argument 0 is the epoll descriptor.
-    Epoll,
+    Epoll(Timeout),
     /// `poll`/`ppoll`: argument 0 is the array, argument 1 its length.
-    Poll,
+    Poll(Timeout),
     /// `select`/`pselect6`: argument 0 is nfds, argument 1 the read set.
-    Select,
+    Select(Timeout),
+}
+
+impl Kind {
+    /// Whether a multiplexed wait has no timeout.
+    fn waits_forever(&self, args: &[u64; 6]) -> bool {
+        let timeout = match self {
+            Kind::ReadFd(_) => return true,
+            Kind::Epoll(t) | Kind::Poll(t) | Kind::Select(t) => *t,
+        };
+        match timeout {
+            Timeout::Millis(i) => (args[i] as u32 as i32) < 0,
+            Timeout::Pointer(i) => args[i] == 0,
+        }
+    }
 }
 
 fn classify(nr: Nr) -> Option<Kind> {
@@ -213,9 +273,9 @@ fn classify(nr: Nr) -> Option<Kind> {
     #[cfg(target_arch = "x86_64")]
     {
         match nr {
-            libc::SYS_poll => return Some(Kind::Poll),
-            libc::SYS_select => return Some(Kind::Select),
-            libc::SYS_epoll_wait => return Some(Kind::Epoll),
+            libc::SYS_poll => return Some(Kind::Poll(Timeout::Millis(2))),
+            libc::SYS_select => return Some(Kind::Select(Timeout::Pointer(4))),
+            libc::SYS_epoll_wait => return Some(Kind::Epoll(Timeout::Millis(3))),
             _ => {}
         }
     }
@@ -228,9 +288,10 @@ fn classify(nr: Nr) -> Option<Kind> {
         | libc::SYS_splice
         | libc::SYS_copy_file_range => Some(Kind::ReadFd(0)),
         libc::SYS_sendfile => Some(Kind::ReadFd(1)),
-        libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => Some(Kind::Epoll),
-        libc::SYS_ppoll => Some(Kind::Poll),
-        libc::SYS_pselect6 => Some(Kind::Select),
+        libc::SYS_epoll_pwait => Some(Kind::Epoll(Timeout::Millis(3))),
+        libc::SYS_epoll_pwait2 => Some(Kind::Epoll(Timeout::Pointer(3))),
+        libc::SYS_ppoll => Some(Kind::Poll(Timeout::Pointer(2))),
+        libc::SYS_pselect6 => Some(Kind::Select(Timeout::Pointer(4))),
         _ => None,
     }
 }
@@ -291,8 +352,9 @@ mod tests {
 
     #[test]
     fn parses_syscall_files() {
-        let (nr, args) = parse_syscall(b"0 0x0 0x7f40019db000 0x20000 0x1 0xffffffff 0x0 0x7ffc 0x7f40\n")
-            .expect("sleeping thread");
+        let (nr, args) =
+            parse_syscall(b"0 0x0 0x7f40019db000 0x20000 0x1 0xffffffff 0x0 0x7ffc 0x7f40\n")
+                .expect("sleeping thread");
         assert_eq!(nr, 0);
         assert_eq!(args[..3], [0, 0x7f40019db000, 0x20000]);
         assert_eq!(parse_syscall(b"running\n"), None);
@@ -321,7 +383,7 @@ mod tests {
     fn finds_a_blocked_reader_and_ignores_a_sleeper() {
         use std::os::fd::AsRawFd;
         use std::process::{Command, Stdio};
-        let watch_for = |script: &str| -> bool {
+        let watch_for = |script: &str| -> Wait {
             let mut fds = [0; 2];
             // SAFETY: pipe2 writes two descriptors into the array.
             assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -347,8 +409,8 @@ mod tests {
             };
             let mut watch = StdinWatch::new(child.id() as i32, meta.dev(), meta.ino());
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            let mut found = false;
-            while std::time::Instant::now() < deadline && !found {
+            let mut found = Wait::No;
+            while std::time::Instant::now() < deadline && found != Wait::Sure {
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 found = watch.reader_blocked();
             }
@@ -358,8 +420,11 @@ mod tests {
             let _ = child.wait();
             found
         };
-        assert!(watch_for("read x"));
-        assert!(watch_for("sleep 0.01; cat >/dev/null"));
-        assert!(!watch_for("x=$(sleep 3)"));
+        assert_eq!(watch_for("read x"), Wait::Sure);
+        assert_eq!(watch_for("sleep 0.01; cat >/dev/null"), Wait::Sure);
+        assert_eq!(watch_for("x=$(sleep 3)"), Wait::No);
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(watch_for("exec /bin/bash -c 'read -t 5 x'"), Wait::Maybe);
+        }
     }
 }

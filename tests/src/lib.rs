@@ -264,8 +264,7 @@ impl Runner {
                 cmd.arg("--input-socket")
                     .arg(config.path().join("user-input.sock"));
             }
-            cmd.args(&opts.args)
-                .arg(language);
+            cmd.args(&opts.args).arg(language);
             if let Some(rt) = &opts.runtime_path {
                 cmd.arg(rt);
             }

@@ -161,7 +161,12 @@ public class Main {
     let r = Runner::start_with("app", with_files(&[("Main.java", src)]));
     r.send("exec", "java Main.java");
     let out = converse(&r, &["6", "7"], &["a? ", "b? "], Duration::from_secs(120));
-    assert_eq!(out.stdout_text(), "a? b? product=42\n", "{:?}", out.messages);
+    assert_eq!(
+        out.stdout_text(),
+        "a? b? product=42\n",
+        "{:?}",
+        out.messages
+    );
     assert_eq!(out.exit_code(), Some(0));
 }
 
@@ -181,7 +186,14 @@ rl.question('colour? ', (colour) => {
 "#;
     let r = Runner::start_with("app", with_files(&[("main.js", src)]));
     r.send("exec", "node main.js");
-    let out = converse(&r, &["red", "apple"], &["colour? ", "fruit? "], crate::TASK);
+    // With stdin on a pipe, node keeps reading it after `rl.close()` until end of file, so it
+    // is (correctly) seen waiting once more; the end-of-file mark lets it exit.
+    let out = converse(
+        &r,
+        &["red", "apple", "\u{4}"],
+        &["colour? ", "fruit? ", "a red apple\n"],
+        crate::TASK,
+    );
     assert!(
         out.stdout_text().ends_with("a red apple\n"),
         "{:?}",
@@ -227,7 +239,11 @@ fn programs_that_do_not_read_are_never_asked() {
     ] {
         let out = r.run("exec", cmd);
         assert_eq!(out.stdout_text(), "done\n", "{cmd}");
-        assert!(out.of("waiting-input").is_empty(), "{cmd}: {:?}", out.messages);
+        assert!(
+            out.of("waiting-input").is_empty(),
+            "{cmd}: {:?}",
+            out.messages
+        );
     }
 }
 
