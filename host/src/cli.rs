@@ -83,10 +83,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub interrupt_grace: f64,
 
-    /// Unix socket for the upstream user-input side channel (images with the old input hooks);
-    /// an empty value turns it off.
+    /// Unix socket for the upstream user-input side channel (images with the old input hooks).
     #[arg(long, value_name = "PATH", default_value = "/tmp/bai-user-input.sock")]
     pub input_socket: PathBuf,
+
+    /// Do not serve the user-input unix socket.
+    #[arg(long, conflicts_with = "input_socket")]
+    pub no_input_socket: bool,
 
     /// Also serve the side channel on TCP 127.0.0.1:PORT (older images use 65000).
     #[arg(long, value_name = "PORT")]

@@ -132,7 +132,7 @@ fn start_runner(args: &RunArgs) -> anyhow::Result<Runner> {
             .arg("--config-dir")
             .arg(config_dir)
             // No user-input socket: a session's own runner may own the default path.
-            .arg("--input-socket=")
+            .arg("--no-input-socket")
             .arg(&args.language);
         if let Some(rt) = &args.runtime_path {
             cmd.arg(rt);

@@ -48,8 +48,7 @@ fn main() -> ExitCode {
                 interrupt_grace: Duration::try_from_secs_f64(serve.interrupt_grace)
                     .unwrap_or(Duration::from_secs(5)),
                 debug: serve.debug,
-                input_socket: (!serve.input_socket.as_os_str().is_empty())
-                    .then_some(serve.input_socket),
+                input_socket: (!serve.no_input_socket).then_some(serve.input_socket),
                 input_tcp_port: serve.input_tcp_port,
             };
             match server::serve(opts) {

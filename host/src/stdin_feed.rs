@@ -30,9 +30,9 @@ use crate::stdin_watch::{StdinWatch, Wait};
 /// Bounds of the sampling interval.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_INTERVAL: Duration = Duration::from_millis(40);
-/// The interval is this many times the cost of one look (so looking costs at most 1/200 of a
+/// The interval is this many times the cost of one look (so looking costs at most 1/250 of a
 /// core, until the upper bound).
-const COST_FACTOR: u32 = 200;
+const COST_FACTOR: u32 = 250;
 
 /// Feeds one task's stdin.
 pub struct StdinFeed<'a> {
@@ -46,6 +46,9 @@ pub struct StdinFeed<'a> {
     epoch: u64,
     next_sample: Instant,
     interval: Duration,
+    /// Smoothed cost of one look (a single look slowed by preemption must not stretch the
+    /// interval).
+    cost: Duration,
 }
 
 impl<'a> StdinFeed<'a> {
@@ -70,6 +73,7 @@ impl<'a> StdinFeed<'a> {
             epoch: queue.interrupt_epoch(),
             next_sample: Instant::now() + MIN_INTERVAL,
             interval: MIN_INTERVAL,
+            cost: Duration::ZERO,
         })
     }
 
@@ -129,12 +133,18 @@ impl<'a> StdinFeed<'a> {
             return;
         }
         if self.unread() > 0 {
-            self.next_sample = now + self.interval;
+            // Input is on its way to the program; check again soon (the check is one ioctl).
+            self.next_sample = now + MIN_INTERVAL;
             return;
         }
         let wait = self.watch.reader_blocked();
         let cost = now.elapsed();
-        self.interval = (cost * COST_FACTOR).clamp(MIN_INTERVAL, MAX_INTERVAL);
+        self.cost = if self.cost.is_zero() {
+            cost
+        } else {
+            (self.cost * 7 + cost.min(self.cost * 4)) / 8
+        };
+        self.interval = (self.cost * COST_FACTOR).clamp(MIN_INTERVAL, MAX_INTERVAL);
         self.next_sample = Instant::now() + self.interval;
         match wait {
             Wait::No => return,

@@ -31,9 +31,15 @@ use std::os::unix::fs::MetadataExt;
 /// Upper bound on the processes examined per question (a fork bomb must not stall the host).
 const MAX_PROCESSES: usize = 512;
 
+/// How often (in looks) every thread, not just a process's main one, is asked for children.
+const CHILDREN_EVERY: u64 = 4;
+
 /// The pipe a task reads as stdin, and where its process tree starts.
 pub struct StdinWatch {
     root: i32,
+    /// Looks so far; threads other than a process's first are asked for children only every
+    /// [`CHILDREN_EVERY`] looks (processes are nearly always started by the main thread).
+    looks: u64,
     dev: u64,
     ino: u64,
     buf: Vec<u8>,
@@ -60,6 +66,7 @@ impl StdinWatch {
     pub fn new(root: i32, dev: u64, ino: u64) -> Self {
         Self {
             root,
+            looks: 0,
             dev,
             ino,
             buf: Vec::with_capacity(4096),
@@ -73,6 +80,8 @@ impl StdinWatch {
         self.stack.push(self.root);
         let mut seen = 0;
         let mut found = Wait::No;
+        self.looks += 1;
+        let all_threads = self.looks % CHILDREN_EVERY == 1;
         while let Some(pid) = self.stack.pop() {
             seen += 1;
             if seen > MAX_PROCESSES {
@@ -93,7 +102,9 @@ impl StdinWatch {
                     Wait::Sure => return Wait::Sure,
                     w => found = found.max(w),
                 }
-                self.push_children(pid, tid);
+                if all_threads || tid == pid {
+                    self.push_children(pid, tid);
+                }
             }
         }
         found
@@ -426,5 +437,30 @@ mod tests {
         if std::path::Path::new("/bin/bash").exists() {
             assert_eq!(watch_for("exec /bin/bash -c 'read -t 5 x'"), Wait::Maybe);
         }
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    /// Prints what one look costs for a given pid (KRUNNER_WATCH_PID). Run with
+    /// `KRUNNER_WATCH_PID=<pid> cargo test -p krunner --release --lib stdin_watch::cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement"]
+    fn cost_of_one_look() {
+        let Some(pid) = std::env::var("KRUNNER_WATCH_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+        else {
+            return;
+        };
+        let mut w = StdinWatch::new(pid, 0, 0);
+        let n = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            w.reader_blocked();
+        }
+        println!("one look at {pid}: {:?}", t.elapsed() / n);
     }
 }

@@ -52,6 +52,8 @@ pub trait Host: Send + Sync {
 
     /// Asks the user for a line of input: shows `prompt` on stdout, sends `waiting-input`, and
     /// blocks until the next `input` op. Fails with `INTERRUPTED` on interrupt or shutdown.
+    /// Input sent before the request is returned at once, without asking. The text is returned
+    /// as sent; a text ending with U+0004 means the user ended the input (end of file).
     fn read_input(&self, prompt: RStr<'_>, is_password: bool) -> RResult<RString, PluginError>;
 
     /// Logs a line under the runner's name; warnings and errors also reach the user.

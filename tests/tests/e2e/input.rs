@@ -276,6 +276,26 @@ fn interrupt_while_waiting_for_input() {
 }
 
 #[test]
+fn run_client_sends_end_of_file_when_its_stdin_ends() {
+    use std::io::Write;
+    let art = krunner_tests::artifacts();
+    let mut child = std::process::Command::new(&art.krunner)
+        .args(["run", "--plugin-dir"])
+        .arg(&art.plugin_dir)
+        .args(["app", "--exec", "cat; echo end"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\nend\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn unix_socket_side_channel() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bai-user-input.sock");
@@ -403,6 +423,17 @@ fn cpu_seconds(pid: i32) -> f64 {
 #[test]
 #[ignore = "measurement; run explicitly"]
 fn measure_detection_cpu() {
+    {
+        let r = Runner::start("app");
+        std::thread::sleep(Duration::from_secs(2));
+        let before = cpu_seconds(r.pid());
+        std::thread::sleep(Duration::from_secs(10));
+        let used = cpu_seconds(r.pid()) - before;
+        println!(
+            "idle (no task): runner CPU {:.2}% of one core over 10 s",
+            used * 10.0
+        );
+    }
     let mut cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
         ("sh: sleep 20", "sleep 20".into(), vec![]),
         (
