@@ -6,9 +6,11 @@
 //! 1. While the pipe is empty and no request is outstanding, it asks [`StdinWatch`] every few
 //!    milliseconds whether a process of the task sleeps reading the pipe. A possible reader
 //!    (an event loop with a timer running) gets input the user already sent, but is not asked
-//!    for more. The interval adapts
-//!    to what one look costs (about 200× the cost, between 10 and 40 ms), which keeps the host
-//!    under half a percent of a core even for a JVM with dozens of threads.
+//!    for more. The interval adapts to what one look costs (250× the cheapest of the last
+//!    four, between 10 and 40 ms), so looking stays under half a percent of a core even for a
+//!    JVM with dozens of threads. Right after the task starts and after each delivered input,
+//!    when a program that asks questions is about to ask the next one, the looks come quicker
+//!    (2, 4, 8 ms, ...) and back off to that interval.
 //! 2. On a blocked reader it lets the poll loop drain stdout/stderr first, so a prompt the
 //!    program wrote reaches the agent before the request, then takes queued input if there is
 //!    some (early input is never announced) or sends `waiting-input` and waits on the queue's
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 use crate::input::{InputQueue, EOF_MARK};
 use crate::stdin_watch::{StdinWatch, Wait};
 
+/// The first look after the task starts or input is delivered.
+const FIRST_LOOK: Duration = Duration::from_millis(2);
 /// Bounds of the sampling interval.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_INTERVAL: Duration = Duration::from_millis(40);
@@ -46,9 +50,13 @@ pub struct StdinFeed<'a> {
     epoch: u64,
     next_sample: Instant,
     interval: Duration,
-    /// Smoothed cost of one look (a single look slowed by preemption must not stretch the
-    /// interval).
-    cost: Duration,
+    /// Costs of the last looks; the interval follows the cheapest, so one look slowed by
+    /// preemption does not stretch it, while a lasting change is followed within a few looks.
+    costs: [Duration; 4],
+    looks: usize,
+    /// Right after the task starts or input is delivered, a read is likely soon: the looks
+    /// come quickly at first (2, 4, 8 ms...) and back off to the interval.
+    backoff: Duration,
 }
 
 impl<'a> StdinFeed<'a> {
@@ -71,9 +79,11 @@ impl<'a> StdinFeed<'a> {
             close_after: false,
             waiting: false,
             epoch: queue.interrupt_epoch(),
-            next_sample: Instant::now() + MIN_INTERVAL,
+            next_sample: Instant::now() + FIRST_LOOK,
             interval: MIN_INTERVAL,
-            cost: Duration::ZERO,
+            costs: [Duration::ZERO; 4],
+            looks: 0,
+            backoff: FIRST_LOOK,
         })
     }
 
@@ -104,8 +114,9 @@ impl<'a> StdinFeed<'a> {
                 MIN_INTERVAL.as_millis() as i32
             };
         }
+        // Rounded up: waking a little early would only cost a second wake-up.
         let left = self.next_sample.saturating_duration_since(now);
-        (left.as_millis() as i32).max(1)
+        (left.as_micros().div_ceil(1000) as i32).max(1)
     }
 
     /// Does whatever is due: writes pending input, notices new input or an interrupt, and looks
@@ -134,19 +145,25 @@ impl<'a> StdinFeed<'a> {
         }
         if self.unread() > 0 {
             // Input is on its way to the program; check again soon (the check is one ioctl).
-            self.next_sample = now + MIN_INTERVAL;
+            self.next_sample = now + self.backoff.min(MIN_INTERVAL);
             return;
         }
-        let wait = self.watch.reader_blocked();
-        let cost = now.elapsed();
-        self.cost = if self.cost.is_zero() {
-            cost
+        let found = self.watch.reader_blocked();
+        let slot = self.looks % self.costs.len();
+        self.costs[slot] = now.elapsed();
+        self.looks += 1;
+        let recent = &self.costs[..self.looks.min(self.costs.len())];
+        let cost = recent.iter().min().copied().unwrap_or_default();
+        self.interval = (cost * COST_FACTOR).clamp(MIN_INTERVAL, MAX_INTERVAL);
+        let wait = if self.backoff < self.interval {
+            let quick = self.backoff;
+            self.backoff *= 2;
+            quick
         } else {
-            (self.cost * 7 + cost.min(self.cost * 4)) / 8
+            self.interval
         };
-        self.interval = (self.cost * COST_FACTOR).clamp(MIN_INTERVAL, MAX_INTERVAL);
-        self.next_sample = Instant::now() + self.interval;
-        match wait {
+        self.next_sample = Instant::now() + wait;
+        match found {
             Wait::No => return,
             // Possibly waiting: hand over what the user already sent, but do not ask.
             Wait::Maybe => {
@@ -162,13 +179,19 @@ impl<'a> StdinFeed<'a> {
         match self.queue.take_or_announce(announce) {
             Some(text) => self.deliver(text),
             None => {
-                tracing::debug!("the task is waiting for input");
+                tracing::debug!(
+                    "the task is waiting for input (found in {:?}; looking every {:?})",
+                    self.costs[slot],
+                    self.interval
+                );
                 self.waiting = true;
             }
         }
     }
 
     fn deliver(&mut self, text: String) {
+        self.backoff = FIRST_LOOK;
+        self.next_sample = Instant::now() + FIRST_LOOK;
         match text.strip_suffix(EOF_MARK) {
             Some(last) => {
                 self.pending.extend_from_slice(last.as_bytes());

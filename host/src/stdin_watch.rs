@@ -31,6 +31,9 @@ use std::os::unix::fs::MetadataExt;
 /// Upper bound on the processes examined per question (a fork bomb must not stall the host).
 const MAX_PROCESSES: usize = 512;
 
+/// Buffer for one read of a /proc file.
+const READ_SIZE: usize = 16 * 1024;
+
 /// How often (in looks) every thread, not just a process's main one, is asked for children.
 const CHILDREN_EVERY: u64 = 4;
 
@@ -110,10 +113,24 @@ impl StdinWatch {
         found
     }
 
+    /// Reads a small /proc file. One `read` with a large buffer gets all of it (these files are
+    /// generated whole on the first read), which saves the second, empty read per file.
     fn read_proc(&mut self, path: &str) -> bool {
         self.buf.clear();
-        match File::open(path) {
-            Ok(mut f) => f.read_to_end(&mut self.buf).is_ok(),
+        let Ok(mut f) = File::open(path) else {
+            return false;
+        };
+        self.buf.resize(READ_SIZE, 0);
+        match f.read(&mut self.buf) {
+            Ok(n) if n < READ_SIZE => {
+                self.buf.truncate(n);
+                true
+            }
+            Ok(n) => {
+                // Larger than expected (a big epoll set): read the rest.
+                self.buf.truncate(n);
+                f.read_to_end(&mut self.buf).is_ok()
+            }
             Err(_) => false,
         }
     }

@@ -366,9 +366,16 @@ fn measure_input_request_latency() {
     if !have("python3", "measure_input_request_latency") {
         return;
     }
+    // Answered at once, so each read follows the previous input within microseconds.
+    measure_latency("reads right after the previous answer", 0);
+    // Busy for 100-200 ms between reads: the looks have backed off to their interval.
+    measure_latency("reads after 100-200 ms of work", 100);
+}
+
+fn measure_latency(name: &str, pause_ms: u32) {
     let rounds = 50;
     let script = format!(
-        "import sys, time\nfor i in range({rounds}):\n    sys.stdout.write('T%d\\n' % time.time_ns()); sys.stdout.flush()\n    sys.stdin.readline()\n"
+        "import sys, time\nfor i in range({rounds}):\n    if {pause_ms}:\n        end = time.time() + ({pause_ms} + i * 37 % 100) / 1000\n        while time.time() < end: pass\n    sys.stdout.write('T%d\\n' % time.time_ns()); sys.stdout.flush()\n    sys.stdin.readline()\n"
     );
     let r = Runner::start_with("app", with_files(&[("lat.py", &script)]));
     r.send("exec", "python3 lat.py");
@@ -399,7 +406,7 @@ fn measure_input_request_latency() {
     delays.sort_by(|a, b| a.total_cmp(b));
     let mean = delays.iter().sum::<f64>() / delays.len() as f64;
     println!(
-        "waiting-input delay over {} requests: min {:.1} ms, median {:.1} ms, mean {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        "{name}: waiting-input delay over {} requests: min {:.1} ms, median {:.1} ms, mean {:.1} ms, p95 {:.1} ms, max {:.1} ms",
         delays.len(),
         delays[0],
         delays[delays.len() / 2],
@@ -434,7 +441,9 @@ fn measure_detection_cpu() {
             used * 10.0
         );
     }
-    let mut cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
+    /// A name, a command and the files it needs.
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let mut cases: Vec<Case> = vec![
         ("sh: sleep 20", "sleep 20".into(), vec![]),
         (
             "sh: 8 background sleeps",
