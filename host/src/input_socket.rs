@@ -27,7 +27,8 @@ const MAX_CONNECTIONS: usize = 64;
 
 /// The running listeners.
 pub struct InputSockets {
-    unix_path: Option<PathBuf>,
+    /// The unix socket's path and the (device, inode) it had when bound.
+    unix_path: Option<(PathBuf, (u64, u64))>,
 }
 
 impl InputSockets {
@@ -40,13 +41,13 @@ impl InputSockets {
             match bind_unix(path) {
                 Ok(listener) => {
                     tracing::debug!("user-input socket at {}", path.display());
-                    bound_path = Some(path.to_path_buf());
+                    bound_path = identity(path).map(|id| (path.to_path_buf(), id));
                     let (session, active) = (Arc::clone(session), Arc::clone(&active));
                     spawn("input-socket", move || {
                         for conn in listener.incoming() {
                             match conn {
                                 Ok(conn) => serve(&session, &active, conn),
-                                Err(e) => tracing::debug!("user-input socket: {e}"),
+                                Err(e) => accept_failed("user-input socket", &e),
                             }
                         }
                     });
@@ -63,7 +64,7 @@ impl InputSockets {
                         for conn in listener.incoming() {
                             match conn {
                                 Ok(conn) => serve(&session, &active, conn),
-                                Err(e) => tracing::debug!("user-input TCP socket: {e}"),
+                                Err(e) => accept_failed("user-input TCP socket", &e),
                             }
                         }
                     });
@@ -76,12 +77,27 @@ impl InputSockets {
         }
     }
 
-    /// Removes the unix socket file.
+    /// Removes the unix socket file, unless another process has replaced it since.
     pub fn stop(&self) {
-        if let Some(path) = &self.unix_path {
-            let _ = std::fs::remove_file(path);
+        if let Some((path, id)) = &self.unix_path {
+            if identity(path) == Some(*id) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// A failed `accept` (e.g. out of descriptors) is retried after a pause, not in a busy loop.
+fn accept_failed(what: &str, err: &std::io::Error) {
+    tracing::debug!("{what}: {err}");
+    std::thread::sleep(std::time::Duration::from_millis(50));
 }
 
 fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {

@@ -203,6 +203,53 @@ rl.question('colour? ', (colour) => {
 }
 
 #[test]
+fn go_fmt_scan() {
+    if !have("go", "go_fmt_scan") {
+        return;
+    }
+    let src = r#"package main
+
+import "fmt"
+
+func main() {
+	var word string
+	var n int
+	fmt.Print("word? ")
+	fmt.Scan(&word)
+	fmt.Print("times? ")
+	fmt.Scan(&n)
+	for i := 0; i < n; i++ {
+		fmt.Print(word)
+	}
+	fmt.Println()
+}
+"#;
+    let r = Runner::start_with("app", with_files(&[("main.go", src)]));
+    // A private build cache: the test must not depend on a writable $HOME.
+    let cache = r.work.path().join(".gocache");
+    r.send(
+        "exec",
+        format!(
+            "GOCACHE={} GOFLAGS=-mod=mod go run main.go",
+            cache.display()
+        ),
+    );
+    let out = converse(
+        &r,
+        &["ab", "3"],
+        &["word? ", "times? "],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        out.stdout_text(),
+        "word? times? ababab\n",
+        "{:?}",
+        out.stderr_text()
+    );
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
 fn input_sent_before_the_request_is_used_without_asking() {
     let r = Runner::start("app");
     r.send("input", "early");
@@ -336,6 +383,11 @@ fn unix_socket_side_channel() {
         let out = converse(&r, &["via socket"], &[], crate::TASK);
         assert_eq!(out.stdout_text(), "got via socket\n");
     }
+
+    // The socket file goes away with the runner.
+    let mut r = r;
+    assert_eq!(r.terminate().0, Some(0));
+    assert!(!path.exists(), "the socket file was left behind");
 }
 
 #[test]
