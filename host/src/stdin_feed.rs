@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use crate::input::{InputQueue, EOF_MARK};
 use crate::stdin_watch::{StdinWatch, Wait};
 
+/// While a request is outstanding, how often the queue is checked without a wake-up.
+const WAITING_RECHECK_MS: i32 = 250;
 /// The first look after the task starts or input is delivered.
 const FIRST_LOOK: Duration = Duration::from_millis(2);
 /// Bounds of the sampling interval.
@@ -108,8 +110,10 @@ impl<'a> StdinFeed<'a> {
             return -1;
         }
         if self.waiting {
+            // The eventfd wakes us; the timeout is only a safety net in case another reader of
+            // the queue reset it first.
             return if self.queue.wake_fd().is_some() {
-                -1
+                WAITING_RECHECK_MS
             } else {
                 MIN_INTERVAL.as_millis() as i32
             };
