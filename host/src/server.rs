@@ -293,6 +293,8 @@ impl Dispatcher {
                 } else {
                     tracing::info!("agent-notified event: {event}");
                 }
+                let runners = Arc::clone(&self.runners);
+                tokio::task::spawn_blocking(move || runners.on_event(&event));
             }
             Op::StartService(payload) => self.outbox.send(services::start_service(&payload)),
             Op::ShutdownService(payload) => {

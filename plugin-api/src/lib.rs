@@ -106,7 +106,7 @@ pub use abi::{
 pub use error::{ErrorCode, PluginError};
 pub use payload::{
     capability, output, CaptureOutput, Command, CompletionRequest, PluginInfo, RunSpec,
-    RunnerConfig, ServiceCommand, ServiceRequest,
+    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
 /// Exports a [`sdk::Kernel`] implementation as the plugin's root module.
