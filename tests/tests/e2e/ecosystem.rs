@@ -42,6 +42,27 @@ fn plugin_built_against_api_1_0_keeps_working() {
 }
 
 #[test]
+fn plugin_built_against_a_newer_minor_loads_unless_it_needs_a_newer_host() {
+    let dir = dir_with(&[
+        ("libkernel_newer.so", &fixture("newer")),
+        ("libkernel_needy.so", &fixture("needy")),
+    ]);
+    let r = Runner::start_with(
+        "newer",
+        Options {
+            args: vec!["--plugin-dir".into(), dir.path().display().to_string()],
+            ..Options::default()
+        },
+    );
+    assert_eq!(r.run("code", "hi").stdout_text(), "newer says hi\n");
+    let dir_arg = dir.path().display().to_string();
+    let (code, out, _) = krunner(&["plugins", "check", "--plugin-dir", &dir_arg, "needy"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("status:       incompatible"), "{out}");
+    assert!(out.contains("requires plugin-api ≥ 1.9"), "{out}");
+}
+
+#[test]
 fn bad_plugin_files_are_diagnosed_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
