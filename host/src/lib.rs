@@ -19,5 +19,6 @@ pub mod runner;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod sessions;
 pub mod transport;
 pub mod worker;

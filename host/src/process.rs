@@ -69,6 +69,8 @@ pub struct Groups {
 #[derive(Default)]
 struct GroupsInner {
     running: Vec<(u64, i32)>,
+    /// Long-lived session processes: not interrupted with the task, terminated at shutdown.
+    sessions: Vec<(u64, i32)>,
     next_id: u64,
     interrupted: bool,
 }
@@ -107,6 +109,20 @@ impl Groups {
 
     fn unregister(&self, id: u64) {
         self.lock().running.retain(|(i, _)| *i != id);
+    }
+
+    /// Records a session process group (terminated at shutdown, not interrupted).
+    pub fn add_session(&self, pgid: i32) -> u64 {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.sessions.push((id, pgid));
+        id
+    }
+
+    /// Forgets a session process group.
+    pub fn remove_session(&self, id: u64) {
+        self.lock().sessions.retain(|(i, _)| *i != id);
     }
 
     /// Interrupts the task: SIGINT to every running group now, SIGKILL to those still running
@@ -152,29 +168,46 @@ impl Groups {
         }
     }
 
-    /// Terminates every running group (shutdown): SIGTERM, then SIGKILL after `grace`.
+    /// Terminates every running group, tasks and sessions (shutdown): SIGTERM, then SIGKILL
+    /// after `grace`.
     pub fn terminate_all(&self, grace: Duration) {
-        let targets = {
+        let (targets, sessions) = {
             let mut inner = self.lock();
             inner.interrupted = true;
-            inner.running.clone()
+            (inner.running.clone(), inner.sessions.clone())
         };
-        if targets.is_empty() {
+        if targets.is_empty() && sessions.is_empty() {
             return;
         }
-        for (_, pgid) in &targets {
+        for (_, pgid) in targets.iter().chain(&sessions) {
             signal_group(*pgid, libc::SIGTERM);
             signal_group(*pgid, libc::SIGCONT);
         }
         let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline && self.running() > 0 {
+        let busy = |g: &Self| {
+            let inner = g.lock();
+            !inner.running.is_empty() || !inner.sessions.is_empty()
+        };
+        while std::time::Instant::now() < deadline && busy(self) {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill_remaining(&targets);
+        let still: Vec<i32> = {
+            let inner = self.lock();
+            sessions
+                .iter()
+                .filter(|s| inner.sessions.contains(s))
+                .map(|(_, pgid)| *pgid)
+                .collect()
+        };
+        for pgid in still {
+            signal_group(pgid, libc::SIGKILL);
+        }
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
+/// Sends `sig` to process group `pgid` (errors other than "no such group" are logged).
+pub fn signal_group(pgid: i32, sig: i32) {
     // SAFETY: killpg has no memory-safety preconditions.
     let rc = unsafe { libc::killpg(pgid, sig) };
     if rc != 0 {
@@ -210,6 +243,12 @@ pub fn run(
     let result = pump(&mut child, sink);
     groups.unregister(id);
     result
+}
+
+/// Streams an already spawned child's stdout and stderr to `sink` until it exits (see the
+/// module docs); returns its exit code.
+pub fn watch(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Result<i32> {
+    pump(child, sink)
 }
 
 /// Maps a spawn error to the shell's exit code for it, if it has one.

@@ -83,6 +83,12 @@
 //! - Panics are caught by the SDK and reported as errors; the host then replaces the runner.
 //! - Log with [`sdk::HostHandle::warn`] and friends: warnings and errors reach the user.
 //!
+//! ## Session processes
+//!
+//! Since 1.2, [`sdk::HostHandle::spawn`] starts a long-lived process (an interpreter session
+//! for a stateful query mode) whose stdin, stdout and stderr the plugin drives itself, while the
+//! host still owns its process group and terminates it at shutdown.
+//!
 //! ## Self-tests
 //!
 //! Implement [`sdk::Kernel::samples`] to declare hello-world style [`Sample`]s (files to
@@ -91,8 +97,8 @@
 //!
 //! ## Versioning
 //!
-//! The ABI is versioned by this crate's version (1.1.0; 1.1 added the root-module `samples`
-//! entry, `Runner::on_event` and `Host::host_info`). Within 1.x, plugins built against any 1.y
+//! The ABI is versioned by this crate's version (1.2.0; 1.1 added the root-module `samples`
+//! entry, `Runner::on_event` and `Host::host_info`; 1.2 added `Host::spawn` and `Process`). Within 1.x, plugins built against any 1.y
 //! keep loading in a host built against any 1.z: the host checks layouts in the compatible
 //! direction, fields appended later read as absent, and methods appended later fall back to
 //! their defaults. A plugin that relies on something newer than the host may offer sets
@@ -113,8 +119,8 @@ pub use abi_stable;
 pub use serde_json;
 
 pub use abi::{
-    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, RunnerBox, Runner_TO, API_VERSION,
-    ENTRY_SYMBOL,
+    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox,
+    ProcessEvent, Process_TO, RunnerBox, Runner_TO, API_VERSION, ENTRY_SYMBOL,
 };
 pub use error::{ErrorCode, PluginError};
 pub use payload::{

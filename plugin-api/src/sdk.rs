@@ -16,8 +16,8 @@ use abi_stable::{
 };
 
 use crate::abi::{
-    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, Runner, RunnerBox, Runner_TO,
-    API_VERSION,
+    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox, Runner,
+    RunnerBox, Runner_TO, API_VERSION,
 };
 use crate::error::{ErrorCode, PluginError};
 use crate::payload::{
@@ -190,6 +190,13 @@ impl HostHandle {
         self.0.interrupted()
     }
 
+    /// Starts a long-lived session process (needs a host with plugin-api 1.2).
+    pub fn spawn(&self, spec: &RunSpec) -> Result<SessionProcess> {
+        let json = serde_json::to_string(spec)?;
+        let process = self.0.spawn(RStr::from(json.as_str())).into_result()?;
+        Ok(SessionProcess(process))
+    }
+
     /// The host's versions (`{}` from hosts older than plugin-api 1.1).
     pub fn host_info(&self) -> serde_json::Value {
         serde_json::from_str(self.0.host_info().as_str()).unwrap_or_default()
@@ -205,6 +212,56 @@ impl HostHandle {
     pub fn which(&self, program: &str) -> Option<PathBuf> {
         let path = self.child_env().get("PATH").cloned().unwrap_or_default();
         crate::util::which_in(program, &path)
+    }
+}
+
+/// An event from a [`SessionProcess`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes from its stdout.
+    Stdout(Vec<u8>),
+    /// Bytes from its stderr.
+    Stderr(Vec<u8>),
+    /// It exited with this code (shell convention: 128+N after signal N).
+    Exit(i32),
+    /// Nothing happened within the timeout.
+    Timeout,
+}
+
+/// A long-lived process started by the host for the plugin ([`HostHandle::spawn`]).
+pub struct SessionProcess(ProcessBox);
+
+impl SessionProcess {
+    /// Writes to its stdin.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        self.0.write(data.into()).into_result()
+    }
+
+    /// Waits for the next event (`None`: no limit).
+    pub fn next_event(&self, timeout: Option<std::time::Duration>) -> Result<Event> {
+        let ms = timeout.map_or(-1, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+        let ev = self.0.next_event(ms).into_result()?;
+        Ok(match ev.kind {
+            EventKind::STDOUT => Event::Stdout(ev.data.into_vec()),
+            EventKind::STDERR => Event::Stderr(ev.data.into_vec()),
+            EventKind::EXIT => Event::Exit(ev.code),
+            _ => Event::Timeout,
+        })
+    }
+
+    /// Signals its process group.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        self.0.signal(signal).into_result()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> i32 {
+        self.0.pid()
+    }
+
+    /// Ends it (SIGTERM, then SIGKILL) and waits.
+    pub fn terminate(&self) {
+        self.0.terminate();
     }
 }
 

@@ -23,7 +23,13 @@ pub struct Artifacts {
 }
 
 /// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 4] = ["kernel-c", "kernel-cpp", "kernel-app", "kernel-panicky"];
+const PLUGIN_PACKAGES: [&str; 5] = [
+    "kernel-c",
+    "kernel-cpp",
+    "kernel-app",
+    "kernel-python",
+    "kernel-panicky",
+];
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.
 pub fn artifacts() -> &'static Artifacts {
@@ -167,6 +173,29 @@ pub fn krunner(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Whether a tool the test needs is present. When it is not, the test is skipped with a
+/// message naming it — unless `KRUNNER_REQUIRE_TOOLCHAINS=1` (set in CI), where that fails.
+pub fn require(tool: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("KRUNNER_REQUIRE_TOOLCHAINS").as_deref() == Ok("1") {
+        panic!("{tool} is required (KRUNNER_REQUIRE_TOOLCHAINS=1) but missing");
+    }
+    eprintln!("SKIPPED: {tool} is not installed");
+    false
+}
+
+/// Whether `python3` can import `module`.
+pub fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A free TCP port on loopback.

@@ -9,6 +9,7 @@ mod lifecycle;
 mod plugins;
 mod processes;
 mod protocol;
+mod python;
 mod query;
 
 use std::time::Duration;
