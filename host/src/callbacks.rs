@@ -123,9 +123,8 @@ impl Host for Callbacks {
         parse_spec(spec_json)
             .and_then(|spec| self.session.resolve(&spec))
             .and_then(|spawn| {
-                SessionProcess::start(&spawn, Arc::clone(&self.session.groups)).map_err(|e| {
-                    PluginError::from(e)
-                })
+                SessionProcess::start(&spawn, Arc::clone(&self.session.groups))
+                    .map_err(PluginError::from)
             })
             .map(|p| Process_TO::from_value(p, TD_Opaque))
             .into()

@@ -119,8 +119,8 @@ pub use abi_stable;
 pub use serde_json;
 
 pub use abi::{
-    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox,
-    ProcessEvent, Process_TO, RunnerBox, Runner_TO, API_VERSION, ENTRY_SYMBOL,
+    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox, ProcessEvent,
+    Process_TO, RunnerBox, Runner_TO, API_VERSION, ENTRY_SYMBOL,
 };
 pub use error::{ErrorCode, PluginError};
 pub use payload::{

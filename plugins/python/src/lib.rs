@@ -192,7 +192,14 @@ impl Kernel for Python {
                     "jupyterlab"
                 };
                 let config = self.jupyter_config(port)?;
-                vec![py, "-m".into(), module.into(), "--no-browser".into(), "--config".into(), config]
+                vec![
+                    py,
+                    "-m".into(),
+                    module.into(),
+                    "--no-browser".into(),
+                    "--config".into(),
+                    config,
+                ]
             }
             "ipython" => vec![py, "-m".into(), "IPython".into()],
             "tensorboard" => {

@@ -80,7 +80,10 @@ impl Parser {
             let rest = &self.buf[start..];
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                 if rest.len() > 64 {
-                    return Err(Corrupt(format!("no record header in {:?}", String::from_utf8_lossy(&rest[..64]))));
+                    return Err(Corrupt(format!(
+                        "no record header in {:?}",
+                        String::from_utf8_lossy(&rest[..64])
+                    )));
                 }
                 break;
             };

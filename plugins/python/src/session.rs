@@ -123,7 +123,10 @@ impl Session {
                 Ok(QueryEvent::Input { prompt, password }) => {
                     match host.read_input(&prompt, password) {
                         Ok(text) => {
-                            if self.send(&serde_json::json!({"op": "input", "text": text})).is_err() {
+                            if self
+                                .send(&serde_json::json!({"op": "input", "text": text}))
+                                .is_err()
+                            {
                                 return Err(self.exit_status(rx));
                             }
                         }
@@ -233,7 +236,9 @@ impl Reader {
     fn finish(&mut self, status: i32, died: &Sender<String>) {
         self.alive.store(false, Ordering::SeqCst);
         if lock(&self.waiters.ready).take().is_some() {
-            let text = String::from_utf8_lossy(&self.startup_errors).trim().to_owned();
+            let text = String::from_utf8_lossy(&self.startup_errors)
+                .trim()
+                .to_owned();
             let _ = died.send(if text.is_empty() {
                 format!("the interpreter exited with {status}")
             } else {

@@ -5,14 +5,21 @@ use std::time::{Duration, Instant};
 use krunner_tests::{python_has, require, Options, Runner};
 
 fn python() -> Option<Runner> {
-    let present = std::process::Command::new("python3").arg("-V").output().is_ok();
+    let present = std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok();
     require("python3", present).then(|| Runner::start("python"))
 }
 
 #[test]
 fn state_persists_across_queries() {
     let Some(r) = python() else { return };
-    assert_eq!(r.run("code", "import math\nx = 40\ndef f(y):\n    return x + y").exit_code(), Some(0));
+    assert_eq!(
+        r.run("code", "import math\nx = 40\ndef f(y):\n    return x + y")
+            .exit_code(),
+        Some(0)
+    );
     let out = r.run("code", "print(f(2), math.pi > 3)");
     assert_eq!(out.stdout_text(), "42 True\n");
     // A trailing expression is shown like IPython.
@@ -23,13 +30,19 @@ fn state_persists_across_queries() {
 #[test]
 fn output_streams_while_the_query_runs() {
     let Some(r) = python() else { return };
-    r.send("code", "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.4)");
+    r.send(
+        "code",
+        "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.4)",
+    );
     let started = Instant::now();
     let first = r.expect(Duration::from_secs(10));
     let first_at = started.elapsed();
     assert_eq!(first.text(), "tick 0\n");
     let out = r.until_finished(crate::TASK);
-    assert!(started.elapsed() - first_at > Duration::from_millis(600), "output was not streamed");
+    assert!(
+        started.elapsed() - first_at > Duration::from_millis(600),
+        "output was not streamed"
+    );
     assert_eq!(out.stdout_text(), "tick 1\ntick 2\n");
 }
 
@@ -40,7 +53,10 @@ fn fd_level_output_of_children_and_c_code_is_captured_in_order() {
         "code",
         "import os, subprocess\nprint('a')\nos.system('echo from-system')\nsubprocess.run(['echo', 'from-subprocess'])\nos.write(1, b'raw-fd\\n')\nprint('b')",
     );
-    assert_eq!(out.stdout_text(), "a\nfrom-system\nfrom-subprocess\nraw-fd\nb\n");
+    assert_eq!(
+        out.stdout_text(),
+        "a\nfrom-system\nfrom-subprocess\nraw-fd\nb\n"
+    );
 }
 
 #[test]
@@ -48,8 +64,17 @@ fn print_display_print_keep_their_order() {
     let Some(r) = python() else { return };
     let code = "class H:\n    def _repr_html_(self):\n        return '<b>h</b>'\nprint('one')\ndisplay(H())\nprint('two')";
     let out = r.run("code", code);
-    let kinds: Vec<(&str, String)> = out.messages.iter().map(|m| (m.kind.as_str(), m.text())).collect();
-    let pos = |k: &str, t: &str| kinds.iter().position(|(kk, tt)| *kk == k && tt.contains(t)).unwrap();
+    let kinds: Vec<(&str, String)> = out
+        .messages
+        .iter()
+        .map(|m| (m.kind.as_str(), m.text()))
+        .collect();
+    let pos = |k: &str, t: &str| {
+        kinds
+            .iter()
+            .position(|(kk, tt)| *kk == k && tt.contains(t))
+            .unwrap()
+    };
     assert!(pos("stdout", "one") < pos("html", "<b>h</b>"));
     assert!(pos("html", "<b>h</b>") < pos("stdout", "two"));
 }
@@ -60,30 +85,52 @@ fn exit_codes_and_exceptions() {
     let out = r.run("code", "def g():\n    raise ValueError('bad value')\ng()");
     assert_eq!(out.exit_code(), Some(1));
     let err = out.stderr_text();
-    assert!(err.starts_with("Traceback (most recent call last):"), "{err}");
+    assert!(
+        err.starts_with("Traceback (most recent call last):"),
+        "{err}"
+    );
     assert!(err.contains("ValueError: bad value"), "{err}");
-    assert!(!err.contains("krunner_driver"), "helper frames must be removed: {err}");
+    assert!(
+        !err.contains("krunner_driver"),
+        "helper frames must be removed: {err}"
+    );
     assert_eq!(r.run("code", "raise SystemExit(4)").exit_code(), Some(4));
     assert_eq!(r.run("code", "exit(3)").exit_code(), Some(3));
     assert_eq!(r.run("code", "import sys; sys.exit()").exit_code(), Some(0));
-    assert_eq!(r.run("code", "print('still here')").stdout_text(), "still here\n");
+    assert_eq!(
+        r.run("code", "print('still here')").stdout_text(),
+        "still here\n"
+    );
     let out = r.run("code", "def broken(:\n  pass");
     assert_eq!(out.exit_code(), Some(1));
-    assert!(out.stderr_text().contains("SyntaxError"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("SyntaxError"),
+        "{}",
+        out.stderr_text()
+    );
 }
 
 #[test]
 fn input_and_getpass_ask_the_user() {
     let Some(r) = python() else { return };
-    r.send("code", "a = input('first? ')\nimport getpass\nb = getpass.getpass()\nprint(a, len(b))");
+    r.send(
+        "code",
+        "a = input('first? ')\nimport getpass\nb = getpass.getpass()\nprint(a, len(b))",
+    );
     let prompt = r.expect(Duration::from_secs(10));
-    assert_eq!((prompt.kind.as_str(), prompt.text().as_str()), ("stdout", "first? "));
+    assert_eq!(
+        (prompt.kind.as_str(), prompt.text().as_str()),
+        ("stdout", "first? ")
+    );
     let wait = r.expect(Duration::from_secs(10));
     assert_eq!(wait.json(), serde_json::json!({"is_password": false}));
     r.send("input", "alpha");
     let prompt = r.expect(Duration::from_secs(10));
     assert_eq!(prompt.text(), "Password: ");
-    assert_eq!(r.expect(Duration::from_secs(10)).json(), serde_json::json!({"is_password": true}));
+    assert_eq!(
+        r.expect(Duration::from_secs(10)).json(),
+        serde_json::json!({"is_password": true})
+    );
     r.send("input", "secret");
     let out = r.until_finished(crate::TASK);
     assert_eq!(out.stdout_text(), "alpha 6\n");
@@ -93,13 +140,20 @@ fn input_and_getpass_ask_the_user() {
 fn interrupt_raises_keyboard_interrupt_and_keeps_state() {
     let Some(r) = python() else { return };
     r.run("code", "kept = 'yes'");
-    r.send("code", "import time\nprint('sleeping', flush=True)\ntime.sleep(100)");
+    r.send(
+        "code",
+        "import time\nprint('sleeping', flush=True)\ntime.sleep(100)",
+    );
     assert_eq!(r.expect(Duration::from_secs(10)).text(), "sleeping\n");
     let started = Instant::now();
     r.send("interrupt", "");
     let out = r.until_finished(Duration::from_secs(10));
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(out.stderr_text().contains("KeyboardInterrupt"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("KeyboardInterrupt"),
+        "{}",
+        out.stderr_text()
+    );
     assert_eq!(out.exit_code(), Some(130));
     assert_eq!(r.run("code", "print(kept)").stdout_text(), "yes\n");
     // Also while waiting for input.
@@ -118,12 +172,23 @@ fn a_dead_session_is_reported_and_replaced() {
     r.run("code", "lost = 1");
     let out = r.run("code", "import os\nos._exit(3)");
     assert_eq!(out.exit_code(), Some(3));
-    assert!(out.stderr_text().contains("session exited with status 3"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("session exited with status 3"),
+        "{}",
+        out.stderr_text()
+    );
     let out = r.run("code", "print('lost' in globals())");
     assert_eq!(out.stdout_text(), "False\n");
-    let out = r.run("code", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)");
+    let out = r.run(
+        "code",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    );
     assert_eq!(out.exit_code(), Some(137));
-    assert!(out.stderr_text().contains("killed by signal 9"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("killed by signal 9"),
+        "{}",
+        out.stderr_text()
+    );
     assert_eq!(r.run("code", "print(6 * 7)").stdout_text(), "42\n");
 }
 
@@ -134,15 +199,26 @@ fn completion_uses_the_live_namespace_even_during_a_query() {
     r.send("code", "import time\ntime.sleep(2)");
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
-    r.send("complete", r#"{"code":"my_spe","line":"my_spe","row":0,"col":6,"post":""}"#);
+    r.send(
+        "complete",
+        r#"{"code":"my_spe","line":"my_spe","row":0,"col":6,"post":""}"#,
+    );
     let mut reply = r.expect(Duration::from_secs(5));
     while reply.kind != "completion" {
         reply = r.expect(Duration::from_secs(5));
     }
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     let suggestions = reply.json()["suggestions"].clone();
     assert!(
-        suggestions.as_array().unwrap().iter().any(|s| s == "my_special_variable"),
+        suggestions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "my_special_variable"),
         "{suggestions}"
     );
     r.until_finished(crate::TASK);
@@ -165,8 +241,14 @@ fn rich_reprs_become_html_and_media() {
     let media = out.of("media");
     assert_eq!(media.len(), 2);
     assert_eq!(media[0].json()["type"], "image/png");
-    assert!(media[0].json()["data"].as_str().unwrap().starts_with("data:image/png;base64,"));
-    assert_eq!(media[1].json(), serde_json::json!({"type": "image/svg+xml", "data": "<svg/>"}));
+    assert!(media[0].json()["data"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+    assert_eq!(
+        media[1].json(),
+        serde_json::json!({"type": "image/svg+xml", "data": "<svg/>"})
+    );
 }
 
 #[test]
@@ -192,7 +274,12 @@ fn matplotlib_show_emits_each_figure_without_a_display() {
     let out = r.run("code", code);
     assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
     let media = out.of("media");
-    assert_eq!(media.len(), 2, "{:?}", out.messages.iter().map(|m| &m.kind).collect::<Vec<_>>());
+    assert_eq!(
+        media.len(),
+        2,
+        "{:?}",
+        out.messages.iter().map(|m| &m.kind).collect::<Vec<_>>()
+    );
     for m in media {
         assert_eq!(m.json()["type"], "image/svg+xml");
         assert!(m.json()["data"].as_str().unwrap().contains("<svg"));
@@ -201,7 +288,13 @@ fn matplotlib_show_emits_each_figure_without_a_display() {
 
 #[test]
 fn batch_mode_runs_main_py_in_batch_mode() {
-    if !require("python3", std::process::Command::new("python3").arg("-V").output().is_ok()) {
+    if !require(
+        "python3",
+        std::process::Command::new("python3")
+            .arg("-V")
+            .output()
+            .is_ok(),
+    ) {
         return;
     }
     let r = Runner::start_with(
@@ -219,7 +312,11 @@ fn batch_mode_runs_main_py_in_batch_mode() {
     std::fs::remove_file(r.work.path().join("main.py")).unwrap();
     let out = r.run("exec", "*");
     assert_eq!(out.exit_code(), Some(127));
-    assert!(out.stderr_text().contains("main.py"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("main.py"),
+        "{}",
+        out.stderr_text()
+    );
 }
 
 #[test]
@@ -233,5 +330,9 @@ fn a_missing_interpreter_is_named() {
     );
     let out = r.run("code", "print(1)");
     assert_eq!(out.exit_code(), Some(127));
-    assert!(out.stderr_text().contains("/nonexistent/python9"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("/nonexistent/python9"),
+        "{}",
+        out.stderr_text()
+    );
 }
