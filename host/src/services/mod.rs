@@ -319,7 +319,9 @@ impl Services {
         for name in names {
             match self.defs.load(&name) {
                 Some(Ok(def)) => apps.push(def.app_entry(&name)),
-                Some(Err(e)) => tracing::warn!("get-apps: service {name} is not listed: {e}"),
+                Some(Err(e)) => {
+                    tracing::warn!(target: WIRE, "get-apps: service {name} is not listed: {e}")
+                }
                 None => {}
             }
         }

@@ -9,6 +9,7 @@ mod plugins;
 mod processes;
 mod protocol;
 mod query;
+mod services;
 
 use std::time::Duration;
 
