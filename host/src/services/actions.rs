@@ -8,25 +8,29 @@
 //! child environment, and `log` accepts the documented `body` as well as `message`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::io::{Read, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
 use super::definition::{ActionSpec, DefinitionError};
 use super::interpolate::{self, Style, Variables};
 
-/// Runs `actions` in order, storing each `ref`'d result in `vars`.
+/// Runs `actions` in order, storing each `ref`'d result in `vars`. A `run_command` still
+/// running after `timeout` is killed (a start must always be answered).
 pub fn run_all(
     actions: &[ActionSpec],
     vars: &mut Variables,
     env: &BTreeMap<String, String>,
     cwd: Option<&std::path::Path>,
+    timeout: Duration,
 ) -> Result<(), DefinitionError> {
     for action in actions {
-        let result = run(action, vars, env, cwd)?;
+        let result = run(action, vars, env, cwd, timeout)?;
         if let Some(name) = &action.r#ref {
             vars.insert(name.clone(), result);
         }
@@ -123,6 +127,7 @@ fn run(
     vars: &Variables,
     env: &BTreeMap<String, String>,
     cwd: Option<&std::path::Path>,
+    timeout: Duration,
 ) -> Result<Value, DefinitionError> {
     let a = Args {
         action: &spec.action,
@@ -193,13 +198,14 @@ fn run(
                 .args(rest)
                 .env_clear()
                 .envs(env)
-                .stdin(Stdio::null());
+                .stdin(Stdio::null())
+                .process_group(0);
             if let Some(dir) = cwd {
                 command.current_dir(dir);
             }
-            let output = command
-                .output()
-                .map_err(|e| io_error("run_command", &program.display().to_string(), e))?;
+            let shown = program.display().to_string();
+            let output = output_within(command, timeout)
+                .map_err(|e| io_error("run_command", &shown, e))?;
             if echo {
                 let _ = std::io::stdout().write_all(&output.stdout);
                 let _ = std::io::stderr().write_all(&output.stderr);
@@ -240,6 +246,60 @@ fn run(
             "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
         ))),
     }
+}
+
+/// Runs `command` to completion, collecting its output; kills its process group and fails if
+/// it is still running after `timeout`.
+fn output_within(mut command: Command, timeout: Duration) -> std::io::Result<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let pgid = i32::try_from(child.id()).unwrap_or(0);
+            if pgid > 0 {
+                // SAFETY: killpg has no memory-safety preconditions.
+                unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            }
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("still running after {timeout:?}; killed"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 fn tempfile_path() -> PathBuf {
@@ -292,7 +352,7 @@ mod tests {
             ),
             action(json!({"action": "log", "args": {"body": "started {ports[0]}"}})),
         ];
-        run_all(&actions, &mut vars, &env, None).unwrap();
+        run_all(&actions, &mut vars, &env, None, Duration::from_secs(10)).unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             "port=1234\n{x}\nmore\n"
@@ -318,12 +378,38 @@ mod tests {
             json!({"action": "log", "args": {"message": "{undefined}"}}),
             json!({"action": "run_command", "args": {"command": []}}),
         ] {
-            let err = run_all(&[action(a.clone())], &mut vars, &env, None).unwrap_err();
+            let err = run_all(
+                &[action(a.clone())],
+                &mut vars,
+                &env,
+                None,
+                Duration::from_secs(10),
+            )
+            .unwrap_err();
             assert!(
                 err.to_string().starts_with("InvalidServiceDefinition("),
                 "{a}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed() {
+        let env: BTreeMap<String, String> =
+            [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
+        let started = Instant::now();
+        let err = run_all(
+            &[action(
+                json!({"action": "run_command", "args": {"command": ["sleep", "30"]}}),
+            )],
+            &mut Variables::new(),
+            &env,
+            None,
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("still running"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     fn tempfile_dir() -> PathBuf {

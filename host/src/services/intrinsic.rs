@@ -225,6 +225,25 @@ pub fn init_sshd(
                 .map_err(|e| format!("cannot write {}: {e}", authorized.display()))?;
         }
     }
+    if config_dir.join("ssh/id_cluster").is_file() {
+        let replicas = env
+            .get("BACKENDAI_CLUSTER_REPLICAS")
+            .map(String::as_str)
+            .unwrap_or("main:1");
+        let mapping = std::fs::read_to_string(config_dir.join("ssh/port-mapping.json")).ok();
+        let config = ssh_dir.join("config");
+        let current = std::fs::read_to_string(&config).unwrap_or_default();
+        let blocks = cluster_ssh_config(&current, replicas, mapping.as_deref(), config_dir);
+        if !blocks.is_empty() {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&config)
+                .map_err(|e| format!("cannot open {}: {e}", config.display()))?;
+            file.write_all(blocks.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        }
+    }
     let agent_key = config_dir.join("ssh/dropbear_rsa_host_key");
     if agent_key.is_file() {
         return Ok(agent_key);
@@ -236,6 +255,54 @@ pub fn init_sshd(
         env,
     )?;
     Ok(host_key)
+}
+
+/// The `~/.ssh/config` blocks that let cluster nodes reach each other, minus those already in
+/// `current` (upstream's duplicate check never matched, so blocks piled up on every start).
+/// With `port-mapping.json` (`{"<host>": ["<hostname>", <port>]}`) one block per host;
+/// otherwise one `Host <role>*` block per role of `BACKENDAI_CLUSTER_REPLICAS`, port 2200.
+pub fn cluster_ssh_config(
+    current: &str,
+    replicas: &str,
+    port_mapping: Option<&str>,
+    config_dir: &Path,
+) -> String {
+    let identity = config_dir.join("ssh/id_cluster");
+    let present = |host: &str| current.lines().any(|l| l.trim() == format!("Host {host}"));
+    let mut out = String::new();
+    let mapping: Option<serde_json::Map<String, serde_json::Value>> =
+        port_mapping.and_then(|text| serde_json::from_str(text).ok());
+    if let Some(mapping) = mapping {
+        for (host, target) in mapping {
+            let (Some(hostname), Some(port)) = (
+                target.get(0).and_then(|v| v.as_str()),
+                target.get(1).and_then(|v| v.as_u64()),
+            ) else {
+                tracing::warn!("port-mapping.json: ignoring {host}: {target}");
+                continue;
+            };
+            if present(&host) {
+                continue;
+            }
+            out.push_str(&format!(
+                "\nHost {host}\n\tHostName {hostname}\n\tPort {port}\n\tStrictHostKeyChecking no\n\tIdentityFile {}\n",
+                identity.display()
+            ));
+        }
+    } else {
+        for pair in replicas.split(',') {
+            let role = pair.rsplit_once(':').map_or(pair, |(role, _)| role).trim();
+            let host = format!("{role}*");
+            if role.is_empty() || present(&host) {
+                continue;
+            }
+            out.push_str(&format!(
+                "\nHost {host}\n\tPort 2200\n\tStrictHostKeyChecking no\n\tIdentityFile {}\n",
+                identity.display()
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -261,6 +328,22 @@ mod tests {
         );
         let ttyd = ttyd_argv(Path::new("/opt/kernel/ttyd"), 7681);
         assert_eq!(&ttyd[..4], ["/opt/kernel/ttyd", "-W", "-p", "7681"]);
+    }
+
+    #[test]
+    fn cluster_config_blocks_are_added_once() {
+        let cfg = Path::new("/home/config");
+        let first = cluster_ssh_config("", "main:1,sub:2", None, cfg);
+        assert_eq!(first.matches("Host ").count(), 2);
+        assert!(first.contains("\nHost sub*\n\tPort 2200\n"));
+        assert!(first.contains("IdentityFile /home/config/ssh/id_cluster"));
+        assert_eq!(cluster_ssh_config(&first, "main:1,sub:2", None, cfg), "");
+        let mapped = cluster_ssh_config("", "", Some(r#"{"main1": ["10.0.0.1", 30022]}"#), cfg);
+        assert!(mapped.contains("Host main1\n\tHostName 10.0.0.1\n\tPort 30022\n"));
+        assert_eq!(
+            cluster_ssh_config(&mapped, "", Some(r#"{"main1": ["10.0.0.1", 30022]}"#), cfg),
+            ""
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod replies;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,9 @@ pub enum StartError {
     /// The start task itself failed.
     #[error("the process did not start properly: {0}")]
     Internal(String),
+    /// Preparing the service (prestart actions, the plugin hook) took too long.
+    #[error("starting the service took too long: {0}")]
+    Stuck(String),
 }
 
 /// A successful start.
@@ -190,6 +194,20 @@ struct How {
     kill_on_timeout: bool,
     /// Working directory.
     cwd: Option<PathBuf>,
+    /// Set when the requester gave up: nothing may be spawned any more.
+    cancelled: Arc<AtomicBool>,
+}
+
+impl How {
+    fn new(wait: Option<Duration>, kill_on_timeout: bool) -> Self {
+        Self {
+            model: None,
+            wait,
+            kill_on_timeout,
+            cwd: None,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 /// What resolving a request produced.
@@ -214,7 +232,9 @@ pub struct Services {
     running: Mutex<HashMap<String, ServiceProcess>>,
     name_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     models: Mutex<BTreeMap<String, Definition>>,
+    stopping: Mutex<HashMap<String, ServiceProcess>>,
     host_key: Mutex<Option<PathBuf>>,
+    sshd_ready: tokio::sync::watch::Sender<bool>,
     service_replies: ReplyQueue,
     model_replies: ReplyQueue,
 }
@@ -243,7 +263,9 @@ impl Services {
             running: Mutex::new(HashMap::new()),
             name_locks: Mutex::new(HashMap::new()),
             models: Mutex::new(BTreeMap::new()),
+            stopping: Mutex::new(HashMap::new()),
             host_key: Mutex::new(None),
+            sshd_ready: tokio::sync::watch::Sender::new(true),
         })
     }
 
@@ -258,14 +280,9 @@ impl Services {
         tokio::spawn(async move {
             let result = match Request::parse(&payload) {
                 Ok(request) => {
-                    let how = How {
-                        model: None,
-                        wait: Some(this.config.timeout),
-                        kill_on_timeout: true,
-                        cwd: None,
-                    };
+                    let how = How::new(Some(this.config.timeout), true);
                     let name = request.name.clone();
-                    let r = this.start(request, how).await;
+                    let r = this.start_guarded(request, how).await;
                     log_outcome(&name, &r);
                     r
                 }
@@ -300,7 +317,16 @@ impl Services {
         match process {
             Some(p) if p.alive() => {
                 tracing::info!("stopping service {name} (pid {})", p.pid);
-                tokio::spawn(async move { launch::terminate(&p, STOP_GRACE).await });
+                // A later start of the same name waits until this one is gone (its port free).
+                lock(&self.stopping).insert(name.clone(), p.clone());
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    launch::terminate(&p, STOP_GRACE).await;
+                    let mut stopping = lock(&this.stopping);
+                    if stopping.get(&name).is_some_and(|s| s.pid == p.pid) {
+                        stopping.remove(&name);
+                    }
+                });
             }
             _ => tracing::info!("shutdown-service {name}: not running"),
         }
@@ -379,13 +405,10 @@ impl Services {
             options: UserOptions::default(),
             raw_options: Value::Null,
         };
-        let how = How {
-            model: Some(def),
-            wait: Some(self.config.timeout),
-            kill_on_timeout: false,
-            cwd: Some(PathBuf::from(&cfg.model_path)),
-        };
-        let result = self.start(request, how).await;
+        let mut how = How::new(Some(self.config.timeout), false);
+        how.model = Some(def);
+        how.cwd = Some(PathBuf::from(&cfg.model_path));
+        let result = self.start_guarded(request, how).await;
         log_outcome(&name, &result);
         match result {
             Ok(Started::Started) => {
@@ -423,6 +446,8 @@ impl Services {
         let (sshd_port, ttyd_port) = intrinsic::ports(&self.config.config_dir);
         let bins = self.config.binaries.clone();
         if bins.sshd.is_file() {
+            // A start-service for sshd waits until its keys are ready.
+            self.sshd_ready.send_replace(false);
             let this = Arc::clone(self);
             tokio::spawn(async move {
                 let init = Arc::clone(&this);
@@ -446,6 +471,7 @@ impl Services {
                     Ok(Err(e)) => tracing::warn!("sshd: key setup failed: {e}"),
                     Err(e) => tracing::warn!("sshd: key setup failed: {e}"),
                 }
+                this.sshd_ready.send_replace(true);
                 this.start_intrinsic_one("sshd", "tcp", sshd_port).await;
             });
         } else {
@@ -468,13 +494,11 @@ impl Services {
             options: UserOptions::default(),
             raw_options: Value::Null,
         };
-        let how = How {
-            model: None,
-            wait: Some(INTRINSIC_TIMEOUT.min(self.config.timeout.max(Duration::from_secs(1)))),
-            kill_on_timeout: true,
-            cwd: None,
-        };
-        match self.start(request, how).await {
+        let wait = INTRINSIC_TIMEOUT.min(self.config.timeout.max(Duration::from_secs(1)));
+        match self
+            .start_guarded(request, How::new(Some(wait), true))
+            .await
+        {
             Ok(_) => tracing::info!("intrinsic service {name} started on port {port}"),
             Err(e) => tracing::warn!("intrinsic service {name} did not start: {e}"),
         }
@@ -497,6 +521,25 @@ impl Services {
         )
     }
 
+    /// [`Self::start`] with an overall deadline, so a stuck prestart action or plugin hook
+    /// cannot withhold the reply (and every reply queued after it).
+    async fn start_guarded(
+        self: &Arc<Self>,
+        request: Request,
+        how: How,
+    ) -> Result<Started, StartError> {
+        let guard = how.wait.unwrap_or(self.config.timeout) + STOP_GRACE + Duration::from_secs(2);
+        let cancelled = Arc::clone(&how.cancelled);
+        let name = request.name.clone();
+        match tokio::time::timeout(guard, self.start(request, how)).await {
+            Ok(r) => r,
+            Err(_) => {
+                cancelled.store(true, Ordering::SeqCst);
+                Err(StartError::Stuck(name))
+            }
+        }
+    }
+
     /// The resolution algorithm of PROTOCOL.md §6.2.
     async fn start(self: &Arc<Self>, request: Request, how: How) -> Result<Started, StartError> {
         if request.protocol == "preopen" {
@@ -510,6 +553,26 @@ impl Services {
         {
             return Ok(Started::Running);
         }
+        let stopping = lock(&self.stopping).get(&request.name).cloned();
+        if let Some(old) = stopping {
+            let mut exit = old.exit.clone();
+            let _ = tokio::time::timeout(
+                STOP_GRACE + Duration::from_secs(2),
+                exit.wait_for(Option::is_some),
+            )
+            .await;
+            let mut stopping = lock(&self.stopping);
+            if stopping
+                .get(&request.name)
+                .is_some_and(|p| p.pid == old.pid)
+            {
+                stopping.remove(&request.name);
+            }
+        }
+        if request.name == "sshd" {
+            let mut ready = self.sshd_ready.subscribe();
+            let _ = tokio::time::timeout(self.config.timeout, ready.wait_for(|r| *r)).await;
+        }
         if request.protocol == "pty" {
             return Err(StartError::NotImplemented);
         }
@@ -522,10 +585,14 @@ impl Services {
         let req = request.clone();
         let model = how.model.clone();
         let cwd = how.cwd.clone();
+        let cancelled = Arc::clone(&how.cancelled);
         let spawned =
             tokio::task::spawn_blocking(move || -> Result<Option<ServiceProcess>, StartError> {
                 match this.resolve(&req, model.as_ref(), cwd)? {
                     Resolved::Noop => Ok(None),
+                    Resolved::Launch { .. } if cancelled.load(Ordering::SeqCst) => {
+                        Err(StartError::Stuck(req.name.clone()))
+                    }
                     Resolved::Launch { argv, env, cwd } => {
                         let mut full = this.session.child_env.vars().clone();
                         full.extend(env);
@@ -625,6 +692,7 @@ impl Services {
                 &mut vars,
                 &action_env,
                 cwd.as_deref(),
+                self.config.timeout,
             )?;
             return Ok(Resolved::Launch {
                 argv: def.base_argv(path)?,
@@ -664,6 +732,7 @@ impl Services {
                 &mut vars,
                 &action_env,
                 cwd.as_deref(),
+                self.config.timeout,
             )?;
             if def.noop {
                 return Ok(Resolved::Noop);

@@ -147,6 +147,44 @@ fn http_server_is_started_fetched_listed_and_stopped() {
         json!({"status": "started"})
     );
     assert!(http_get(port, "/").unwrap().starts_with("HTTP/1.0 200"));
+    // A start right after a stop waits for the old process to free the port.
+    r.send("shutdown-service", "\"web\"");
+    assert_eq!(
+        start(&r, service("web", port)),
+        json!({"status": "started"})
+    );
+    assert!(http_get(port, "/").unwrap().starts_with("HTTP/1.0 200"));
+}
+
+#[test]
+fn the_plugin_hook_is_the_fallback_after_definition_files() {
+    let r = Runner::start_with(
+        "panicky",
+        Options {
+            files: vec![("page.txt".into(), b"served by the hook\n".to_vec())],
+            ..Options::default()
+        },
+    );
+    let port = free_port();
+    assert_eq!(
+        start(&r, service("fixture-web", port)),
+        json!({"status": "started"})
+    );
+    assert!(http_get(port, "/page.txt")
+        .unwrap()
+        .contains("served by the hook"));
+    assert_eq!(
+        start(&r, service("fixture-web", port)),
+        json!({"status": "running"})
+    );
+    assert_eq!(
+        start(&r, service("other", free_port())),
+        json!({"status": "failed", "error": "unsupported service: other"})
+    );
+    // Hook services are not apps.
+    r.send("get-apps", "");
+    let apps = expect_kind(&r, "apps-result", Duration::from_secs(5)).json();
+    assert_eq!(apps, json!({"status": "done", "data": []}));
 }
 
 #[test]
@@ -256,8 +294,10 @@ fn user_arguments_and_envs_follow_the_definition() {
 #[test]
 fn json_arguments_with_braces_reach_the_program_intact() {
     // The service echoes its arguments into a file, then listens on the port from its JSON.
-    let script = "import json, socket, sys, time\n\
+    let script = "import json, os, socket, sys, time\n\
                   open('argv.json', 'w').write(json.dumps(sys.argv[1:]))\n\
+                  keys = ['LD_LIBRARY_PATH', 'SVC_PORT', 'FROM_ENVIRON']\n\
+                  open('env.json', 'w').write(json.dumps({{k: os.environ.get(k) for k in keys}}))\n\
                   cfg = json.loads(sys.argv[1])\n\
                   s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
                   s.bind(('127.0.0.1', cfg['port'])); s.listen()\n\
@@ -265,9 +305,18 @@ fn json_arguments_with_braces_reach_the_program_intact() {
     let def = json!({
         "command": ["python3", "-c", script, "{{\"port\": {ports[0]}, \"nested\": {{\"a\": [1, 2]}}}}"],
         "allowed_arguments": ["--hf-overrides"],
-        "default_arguments": {"--label": "${{ ports[0] }}"}
+        "default_arguments": {"--label": "${{ ports[0] }}"},
+        "env": {"SVC_PORT": "{ports[0]}"}
     });
-    let r = runner_with(&[("jsonish", def.to_string())], Options::default());
+    let r = runner_with(
+        &[("jsonish", def.to_string())],
+        Options {
+            environ: Some(
+                "LD_LIBRARY_PATH=/opt/backend.ai/lib:/usr/local/lib\nFROM_ENVIRON=yes\n".into(),
+            ),
+            ..Options::default()
+        },
+    );
     let port = free_port();
     let mut req = service("jsonish", port);
     req["options"] =
@@ -285,6 +334,14 @@ fn json_arguments_with_braces_reach_the_program_intact() {
             "--hf-overrides".to_owned(),
             "{\"rope_scaling\": {\"factor\": 2}}".to_owned(),
         ]
+    );
+    // The session environment, minus the runner's own libraries, plus the service's env.
+    let env: Value =
+        serde_json::from_str(&std::fs::read_to_string(r.work.path().join("env.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        env,
+        json!({"LD_LIBRARY_PATH": "/usr/local/lib", "SVC_PORT": port.to_string(), "FROM_ENVIRON": "yes"})
     );
 }
 
