@@ -506,7 +506,9 @@ impl Services {
 
     /// Shutdown: SIGTERM to every service now; SIGKILL to the survivors at `deadline`.
     pub fn stop_all(&self, deadline: Instant) {
-        let all: Vec<ServiceProcess> = lock(&self.running).drain().map(|(_, p)| p).collect();
+        let mut all: Vec<ServiceProcess> = lock(&self.running).drain().map(|(_, p)| p).collect();
+        // Services being stopped: their termination tasks no longer run after the dispatcher.
+        all.extend(lock(&self.stopping).drain().map(|(_, p)| p));
         if !all.is_empty() {
             tracing::info!("stopping {} service(s)", all.len());
         }

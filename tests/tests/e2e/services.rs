@@ -157,6 +157,20 @@ fn http_server_is_started_fetched_listed_and_stopped() {
 }
 
 #[test]
+fn runner_shutdown_stops_its_services() {
+    let mut r = runner_with(&[("web", web_def())], Options::default());
+    let port = free_port();
+    assert_eq!(
+        start(&r, service("web", port)),
+        json!({"status": "started"})
+    );
+    let (code, took) = r.runner.terminate();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    assert!(port_closed_within(port, Duration::from_secs(2)));
+}
+
+#[test]
 fn the_plugin_hook_is_the_fallback_after_definition_files() {
     let r = Runner::start_with(
         "panicky",
