@@ -18,7 +18,7 @@ pub mod port;
 pub mod replies;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -798,18 +798,6 @@ impl Services {
         serde_json::from_value(value)
             .map(Some)
             .map_err(|e| StartError::Hook(format!("invalid answer: {e}")))
-    }
-
-    /// Whether a service is registered and alive (for tests and diagnostics).
-    pub fn is_running(&self, name: &str) -> bool {
-        lock(&self.running)
-            .get(name)
-            .is_some_and(ServiceProcess::alive)
-    }
-
-    /// The configured service-def directory.
-    pub fn def_dir(&self) -> &Path {
-        self.defs.path()
     }
 }
 
