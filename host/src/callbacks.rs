@@ -111,4 +111,17 @@ impl Host for Callbacks {
     fn child_env(&self) -> RString {
         RString::from(self.session.child_env.to_json())
     }
+
+    fn host_info(&self) -> RString {
+        RString::from(host_info_json())
+    }
+}
+
+/// The host's versions, for `Host::host_info`.
+pub fn host_info_json() -> String {
+    serde_json::json!({
+        "host_version": env!("CARGO_PKG_VERSION"),
+        "api_version": krunner_plugin_api::API_VERSION,
+    })
+    .to_string()
 }

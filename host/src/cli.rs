@@ -35,6 +35,12 @@ pub enum Command {
     /// Inspect the plugins on the search path.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Load one plugin file and print a JSON report (used by `plugins list` and `check`).
+    #[command(name = "__probe", hide = true)]
+    Probe {
+        /// The plugin file.
+        file: PathBuf,
+    },
 }
 
 /// `krunner plugins ...`.
@@ -48,6 +54,28 @@ pub enum PluginsCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Load one plugin (a file, or the one serving a language) in a child process and print a
+    /// full diagnosis. Exits 0 only when it would load.
+    Check {
+        /// Plugin directories searched before the defaults (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Include the full ABI layout report for layout mismatches.
+        #[arg(long, short)]
+        verbose: bool,
+        /// A plugin file (`path/libkernel_x.so`) or a language.
+        #[arg(value_name = "FILE|LANG")]
+        target: String,
+    },
+    /// Run the samples a plugin declares over the real protocol; exits 0 when all pass.
+    Test {
+        /// Plugin directories searched before the defaults (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Languages to test.
+        #[arg(value_name = "LANG", required = true)]
+        languages: Vec<String>,
     },
 }
 

@@ -360,6 +360,8 @@ impl Dispatcher {
                 } else {
                     tracing::info!("agent-notified event: {event}");
                 }
+                let runners = Arc::clone(&self.runners);
+                tokio::task::spawn_blocking(move || runners.on_event(&event));
             }
             Op::StartService(payload) => self.services.start_service(payload),
             Op::ShutdownService(payload) => self.services.shutdown_service(&payload),

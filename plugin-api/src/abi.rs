@@ -63,6 +63,12 @@ pub trait Host: Send + Sync {
     /// The child environment as a JSON object of strings.
     #[sabi(last_prefix_field)]
     fn child_env(&self) -> RString;
+
+    /// Since 1.1: the host's versions as JSON `{"host_version", "api_version"}`. Hosts older
+    /// than 1.1 answer `{}` (this default).
+    fn host_info(&self) -> RString {
+        RString::from("{}")
+    }
 }
 
 /// A language runner. Implemented by plugins (through [`crate::sdk::Kernel`]); called by the
@@ -96,6 +102,10 @@ pub trait Runner: Send + Sync {
     /// The host is shutting down: stop background work and child sessions.
     #[sabi(last_prefix_field)]
     fn shutdown(&self);
+
+    /// Since 1.1: an `event` op from the agent, as JSON `{"type": ..., "data": ...}` (for
+    /// example `{"type": "oom"}`). Plugins built against 1.0 ignore events (this default).
+    fn on_event(&self, _event_json: RStr<'_>) {}
 }
 
 /// The host object as plugins receive it.
@@ -117,6 +127,11 @@ pub struct KernelPlugin {
     #[sabi(last_prefix_field)]
     pub new_runner:
         extern "C" fn(config_json: RStr<'_>, host: HostBox) -> RResult<RunnerBox, PluginError>,
+
+    /// Since 1.1: the plugin's self-test samples, a JSON array of [`crate::Sample`]. Absent
+    /// in plugins built against 1.0 (the accessor returns `None`).
+    #[sabi(missing_field(option))]
+    pub samples: extern "C" fn() -> RString,
 }
 
 impl RootModule for KernelPluginRef {

@@ -21,8 +21,8 @@ use crate::abi::{
 };
 use crate::error::{ErrorCode, PluginError};
 use crate::payload::{
-    output, CaptureOutput, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, ServiceCommand,
-    ServiceRequest,
+    output, CaptureOutput, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, Sample,
+    ServiceCommand, ServiceRequest,
 };
 
 /// Result type of plugin methods.
@@ -78,6 +78,14 @@ pub trait Kernel: Sized + Send + Sync + 'static {
 
     /// Called once when the host shuts down.
     fn shutdown(&self) {}
+
+    /// An `event` from the agent (for example an out-of-memory notice).
+    fn on_event(&self, _event: &serde_json::Value) {}
+
+    /// Self-tests for `krunner plugins test`: hello-world in batch and query mode, say.
+    fn samples() -> Vec<Sample> {
+        Vec::new()
+    }
 }
 
 /// The host's callbacks, as plugin authors use them. Cheap to clone and usable from any thread.
@@ -182,6 +190,11 @@ impl HostHandle {
         self.0.interrupted()
     }
 
+    /// The host's versions (`{}` from hosts older than plugin-api 1.1).
+    pub fn host_info(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.host_info().as_str()).unwrap_or_default()
+    }
+
     /// The child environment the host uses for subprocesses.
     pub fn child_env(&self) -> BTreeMap<String, String> {
         serde_json::from_str(self.0.child_env().as_str()).unwrap_or_default()
@@ -202,6 +215,7 @@ pub fn root_module<K: Kernel>() -> KernelPluginRef {
     KernelPlugin {
         info: info_shim::<K>,
         new_runner: new_runner_shim::<K>,
+        samples: samples_shim::<K>,
     }
     .leak_into_prefix()
 }
@@ -225,6 +239,11 @@ pub fn info_json<K: Kernel>(panic_unwind: bool) -> RString {
 
 extern "C" fn info_shim<K: Kernel>() -> RString {
     info_json::<K>(cfg!(panic = "unwind"))
+}
+
+extern "C" fn samples_shim<K: Kernel>() -> RString {
+    let samples = guard(|| Ok(K::samples())).unwrap_or_default();
+    RString::from(serde_json::to_string(&samples).unwrap_or_else(|_| "[]".into()))
 }
 
 extern "C" fn new_runner_shim<K: Kernel>(
@@ -307,6 +326,14 @@ impl<K: Kernel> Runner for Adapter<K> {
     fn shutdown(&self) {
         let _ = guard(|| {
             self.0.shutdown();
+            Ok(())
+        });
+    }
+
+    fn on_event(&self, event_json: RStr<'_>) {
+        let _ = guard(|| {
+            let event: serde_json::Value = serde_json::from_str(event_json.as_str())?;
+            self.0.on_event(&event);
             Ok(())
         });
     }

@@ -105,6 +105,70 @@ fn build() -> Result<Artifacts, String> {
     })
 }
 
+/// Builds a plugin crate that lives outside the workspace (the template, the frozen-ABI
+/// fixtures) with cargo, sharing the workspace's target directory, and returns its `.so`.
+pub fn build_external_plugin(manifest: &Path) -> PathBuf {
+    let art = artifacts();
+    // target/<profile>/krunner → target/external: a separate target directory, so these
+    // plugins never land next to krunner (where the executable-directory search finds them).
+    let target = art
+        .krunner
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("external");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--message-format=json-render-diagnostics");
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let output = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building {} failed",
+        manifest.display()
+    );
+    output
+        .stdout
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|x| x == "cdylib"))
+        })
+        .find_map(|m| m["filenames"][0].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no cdylib for {}", manifest.display()))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `krunner` with `args`; returns (exit code, stdout, stderr).
+pub fn krunner(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(&artifacts().krunner)
+        .args(args)
+        .env_remove("KRUNNER_PLUGIN_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run krunner");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -426,12 +490,18 @@ impl Runner {
         self.until_finished(Duration::from_secs(60))
     }
 
-    /// Sends `status` and returns `started_at` from the msgpack reply.
+    /// Sends `status` and returns `started_at` from the msgpack reply. Log lines the runner
+    /// printed on its own (`stderr`) may come first; anything else is an error.
     pub fn status(&self) -> f64 {
         self.send("status", b"");
-        let m = self.expect(Duration::from_secs(5));
-        assert_eq!(m.kind, "status");
-        decode_status(&m.payload)
+        loop {
+            let m = self.expect(Duration::from_secs(5));
+            if m.kind == "stderr" {
+                continue;
+            }
+            assert_eq!(m.kind, "status");
+            return decode_status(&m.payload);
+        }
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.

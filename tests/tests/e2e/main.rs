@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+mod ecosystem;
 mod lifecycle;
 mod plugins;
 mod processes;
