@@ -681,3 +681,51 @@ fn intrinsic_sshd_accepts_a_login_with_the_generated_key() {
         format!("logged in as {} in {}", user.name, home.path().display())
     );
 }
+
+#[test]
+fn intrinsic_ttyd_starts_on_its_configured_port() {
+    // ttyd is not packaged for Debian; a stand-in records its command line and serves HTTP on
+    // the port it is given, which is what the runner checks.
+    let bin = tempfile::tempdir().unwrap();
+    let ttyd = bin.path().join("ttyd");
+    std::fs::write(
+        &ttyd,
+        "#!/bin/sh\necho \"$@\" > \"$0.args\"\nexec python3 -m http.server \"$3\" --bind 127.0.0.1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&ttyd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let r = Runner::start_with(
+        "app",
+        Options {
+            args: vec![
+                "--ttyd-binary".into(),
+                ttyd.display().to_string(),
+                "--sshd-binary".into(),
+                "/nonexistent/dropbear".into(),
+            ],
+            config_files: vec![(
+                "intrinsic-ports.json".into(),
+                json!({"ttyd": port}).to_string().into_bytes(),
+            )],
+            ..Options::default()
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        http_get(port, "/").is_ok_and(|p| p.starts_with("HTTP/1.0 200")),
+        "log:\n{}",
+        r.log()
+    );
+    let args = std::fs::read_to_string(bin.path().join("ttyd.args")).unwrap();
+    assert!(args.starts_with(&format!("-W -p {port} /bin/")), "{args}");
+    assert!(args.contains("tmux -2 attach"), "{args}");
+    let reply = start(
+        &r,
+        json!({"name": "ttyd", "port": port, "protocol": "http"}),
+    );
+    assert_eq!(reply, json!({"status": "running"}));
+}
