@@ -316,6 +316,10 @@ pub fn py_repr(s: &str) -> String {
     out
 }
 
+/// Largest width or precision a format spec may ask for (a template must not make the runner
+/// allocate gigabytes).
+const MAX_WIDTH: usize = 4096;
+
 /// A parsed format spec: `[[fill]align][sign][#][0][width][,|_][.precision][type]`.
 #[derive(Debug, Default)]
 struct Spec {
@@ -387,6 +391,9 @@ fn parse_spec(spec: &str) -> Result<Spec, String> {
     }
     if i != chars.len() {
         return Err("Invalid format specifier".into());
+    }
+    if s.width > MAX_WIDTH || s.precision.is_some_and(|p| p > MAX_WIDTH) {
+        return Err(format!("width and precision are limited to {MAX_WIDTH}"));
     }
     Ok(s)
 }
@@ -615,6 +622,10 @@ mod tests {
         ));
         assert!(matches!(
             cmd("{ports[0]"),
+            Err(InterpolateError::Malformed { .. })
+        ));
+        assert!(matches!(
+            cmd("{ports[0]:999999999999}"),
             Err(InterpolateError::Malformed { .. })
         ));
     }
