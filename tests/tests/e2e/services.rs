@@ -535,6 +535,16 @@ fn model_service_reports_health_transitions() {
     );
 }
 
+/// An administration tool, also when `/usr/sbin` is not on `PATH`.
+fn sbin(tool: &str) -> PathBuf {
+    let path = Path::new("/usr/sbin").join(tool);
+    if path.exists() {
+        path
+    } else {
+        PathBuf::from(tool)
+    }
+}
+
 /// A system user for the SSH test: dropbear, like the runner in a container, serves the user
 /// it runs as, and refuses root logins.
 struct TestUser {
@@ -546,7 +556,7 @@ struct TestUser {
 impl TestUser {
     fn create(home: &Path) -> Self {
         let name = format!("krsvc{}", std::process::id());
-        let status = std::process::Command::new("useradd")
+        let status = std::process::Command::new(sbin("useradd"))
             .args([
                 "--system",
                 "--no-create-home",
@@ -577,7 +587,7 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("userdel")
+        let _ = std::process::Command::new(sbin("userdel"))
             .arg(&self.name)
             .status();
     }
