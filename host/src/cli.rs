@@ -111,6 +111,26 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub interrupt_grace: f64,
 
+    /// Directory of service-definition files (<name>.json), read when a service starts.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/backend.ai/service-defs"
+    )]
+    pub service_def_dir: PathBuf,
+
+    /// Seconds a service may take to open its port before it is stopped and reported failed.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub service_timeout: f64,
+
+    /// The dropbear binary of the intrinsic sshd (a dropbearmulti, or a standalone dropbear).
+    #[arg(long, value_name = "PATH", default_value = "/opt/kernel/dropbearmulti")]
+    pub sshd_binary: PathBuf,
+
+    /// The ttyd binary of the intrinsic web terminal (tmux is expected next to it).
+    #[arg(long, value_name = "PATH", default_value = "/opt/kernel/ttyd")]
+    pub ttyd_binary: PathBuf,
+
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]
     pub language: Option<String>,

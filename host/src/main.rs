@@ -78,6 +78,11 @@ fn main() -> ExitCode {
                 interrupt_grace: Duration::try_from_secs_f64(serve.interrupt_grace)
                     .unwrap_or(Duration::from_secs(5)),
                 debug: serve.debug,
+                service_def_dir: serve.service_def_dir,
+                service_timeout: Duration::try_from_secs_f64(serve.service_timeout)
+                    .unwrap_or(Duration::from_secs(30)),
+                sshd_binary: serve.sshd_binary,
+                ttyd_binary: serve.ttyd_binary,
             };
             match server::serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -302,6 +302,34 @@ pub struct Options {
     pub environ: Option<String>,
     /// Files to create in the working directory before start.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files to create in the config directory before start (e.g. `intrinsic-ports.json`).
+    pub config_files: Vec<(String, Vec<u8>)>,
+    /// Run the runner as this (uid, gid), as in a container; the working and config
+    /// directories are handed to that user. Needs root.
+    pub user: Option<(u32, u32)>,
+}
+
+/// A copy of the krunner executable that any user can run (the build directory may be
+/// private to root).
+fn shared_krunner() -> PathBuf {
+    static SHARED: OnceLock<PathBuf> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let art = artifacts();
+            let copy = art.plugin_dir.join("krunner");
+            std::fs::copy(&art.krunner, &copy).expect("copy krunner");
+            copy
+        })
+        .clone()
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read_dir").flatten() {
+            chown_tree(&entry.path(), uid, gid);
+        }
+    }
 }
 
 /// A running krunner with a connected client.
@@ -339,9 +367,26 @@ impl Runner {
             if let Some(environ) = &opts.environ {
                 std::fs::write(config.path().join("environ.txt"), environ).expect("environ");
             }
+            for (name, content) in &opts.config_files {
+                let path = config.path().join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("mkdir");
+                }
+                std::fs::write(path, content).expect("write config file");
+            }
             let (pin, pout) = (free_port(), free_port());
             let log = std::fs::File::create(config.path().join("runner.log")).expect("log");
-            let mut cmd = Command::new(&art.krunner);
+            let mut cmd = match opts.user {
+                Some((uid, gid)) => {
+                    chown_tree(work.path(), uid, gid);
+                    chown_tree(config.path(), uid, gid);
+                    let mut cmd = Command::new(shared_krunner());
+                    std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+                    std::os::unix::process::CommandExt::gid(&mut cmd, gid);
+                    cmd
+                }
+                None => Command::new(&art.krunner),
+            };
             cmd.arg("--plugin-dir")
                 .arg(&art.plugin_dir)
                 .arg("--bind-address")

@@ -11,6 +11,7 @@ mod processes;
 mod protocol;
 mod python;
 mod query;
+mod services;
 
 use std::time::Duration;
 
