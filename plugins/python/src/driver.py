@@ -124,29 +124,36 @@ def _sync_fds():
         p.synced.wait(2.0)
 
 
+def _write_fd(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class _Raw(io.RawIOBase):
-    def __init__(self, kind):
-        self.kind = kind
+    def __init__(self, fd):
+        self._fd = fd
 
     def writable(self):
         return True
 
     def write(self, b):
-        send(self.kind, bytes(b))
+        _write_fd(self._fd, bytes(b))
         return len(b)
 
 
 class _Stream(io.TextIOBase):
-    """sys.stdout / sys.stderr, line-buffered like a terminal: complete lines go out as they
-    are written; the rest goes out on flush(), before any other record, and at the end of the
-    query. So output keeps its order with display() and input prompts."""
+    """sys.stdout / sys.stderr, line-buffered like a terminal. Text goes to fd 1 / fd 2 like
+    everything else written there (by C code, child processes), so one pipe per stream keeps
+    all of a stream's output in order: complete lines go out as they are written, the rest on
+    flush(), before any other record, and at the end of the query."""
 
     def __init__(self, kind, fd):
         self.kind = kind
         self._fd = fd
         self._parts = []
         self._lock = threading.RLock()
-        self.buffer = _Raw(kind)
+        self.buffer = _Raw(fd)
 
     encoding = "utf-8"
     errors = "replace"
@@ -164,7 +171,7 @@ class _Stream(io.TextIOBase):
                     text = "".join(self._parts)
                     cut = text.rindex("\n") + 1
                     self._parts = [text[cut:]] if cut < len(text) else []
-                    send(self.kind, text[:cut])
+                    _write_fd(self._fd, text[:cut].encode("utf-8", "replace"))
         return len(s)
 
     def flush(self):
@@ -173,7 +180,7 @@ class _Stream(io.TextIOBase):
                 text = "".join(self._parts)
                 self._parts = []
                 if text:
-                    send(self.kind, text)
+                    _write_fd(self._fd, text.encode("utf-8", "replace"))
 
     def isatty(self):
         return False
@@ -189,8 +196,10 @@ sys.stderr = sys.__stderr__ = _stderr
 
 
 def _flush_streams():
+    """Puts all output so far ahead of the record about to be sent."""
     _stdout.flush()
     _stderr.flush()
+    _sync_fds()
 
 # --- rich output ----------------------------------------------------------------------
 
@@ -454,7 +463,6 @@ def _finish(job, code):
     for _ in range(3):
         try:
             _flush_streams()
-            _sync_fds()
             break
         except KeyboardInterrupt:
             continue
