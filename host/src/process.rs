@@ -218,6 +218,24 @@ pub fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
+/// The command for `spawn`: exactly its environment, piped stdout and stderr, and a process
+/// group of its own.
+pub fn command(spawn: &Spawn, stdin: Stdio) -> std::process::Command {
+    let mut command = std::process::Command::new(&spawn.program);
+    command
+        .args(&spawn.args)
+        .env_clear()
+        .envs(&spawn.env)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(cwd) = &spawn.cwd {
+        command.current_dir(cwd);
+    }
+    command
+}
+
 /// Runs `spawn` to completion in its own process group, passing output chunks to `sink` as
 /// they arrive. Returns the exit code, or the spawn error.
 pub fn run(
@@ -225,19 +243,7 @@ pub fn run(
     groups: &Groups,
     sink: &mut dyn FnMut(Stream, Vec<u8>),
 ) -> std::io::Result<i32> {
-    let mut command = std::process::Command::new(&spawn.program);
-    command
-        .args(&spawn.args)
-        .env_clear()
-        .envs(&spawn.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(cwd) = &spawn.cwd {
-        command.current_dir(cwd);
-    }
-    let mut child = command.spawn()?;
+    let mut child = command(spawn, Stdio::null()).spawn()?;
     let pid = child.id() as i32;
     let id = groups.register(pid);
     let result = pump(&mut child, sink);

@@ -39,20 +39,7 @@ fn event(kind: EventKind, data: Vec<u8>, code: i32) -> ProcessEvent {
 impl SessionProcess {
     /// Starts `spawn` with piped stdio in its own process group.
     pub fn start(spawn: &Spawn, groups: Arc<Groups>) -> std::io::Result<Self> {
-        use std::os::unix::process::CommandExt;
-        let mut command = std::process::Command::new(&spawn.program);
-        command
-            .args(&spawn.args)
-            .env_clear()
-            .envs(&spawn.env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        if let Some(cwd) = &spawn.cwd {
-            command.current_dir(cwd);
-        }
-        let mut child = command.spawn()?;
+        let mut child = process::command(spawn, Stdio::piped()).spawn()?;
         let pid = child.id() as i32;
         let stdin = child.stdin.take();
         let id = groups.add_session(pid);
