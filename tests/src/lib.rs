@@ -23,7 +23,23 @@ pub struct Artifacts {
 }
 
 /// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 4] = ["kernel-c", "kernel-cpp", "kernel-app", "kernel-panicky"];
+const PLUGIN_PACKAGES: [&str; 15] = [
+    "kernel-c",
+    "kernel-cpp",
+    "kernel-app",
+    "kernel-panicky",
+    "kernel-golang",
+    "kernel-rust",
+    "kernel-java",
+    "kernel-haskell",
+    "kernel-julia",
+    "kernel-lua",
+    "kernel-nodejs",
+    "kernel-octave",
+    "kernel-php",
+    "kernel-r",
+    "kernel-scheme",
+];
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.
 pub fn artifacts() -> &'static Artifacts {
