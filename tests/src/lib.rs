@@ -23,7 +23,7 @@ pub struct Artifacts {
 }
 
 /// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 15] = [
+const PLUGIN_PACKAGES: [&str; 16] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
@@ -39,6 +39,7 @@ const PLUGIN_PACKAGES: [&str; 15] = [
     "kernel-php",
     "kernel-r",
     "kernel-scheme",
+    "kernel-git",
 ];
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.

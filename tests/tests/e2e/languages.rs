@@ -105,7 +105,7 @@ fn every_language_is_listed() {
     let rows = rows.as_array().unwrap();
     for lang in [
         "golang", "rust", "java", "haskell", "julia", "lua", "nodejs", "octave", "php", "r",
-        "scheme",
+        "scheme", "git",
     ] {
         let row = rows
             .iter()
@@ -361,4 +361,168 @@ fn java_sources_in_directories_with_spaces_build() {
     assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
     let out = r.run("exec", "*");
     assert_eq!(out.stdout_text(), "quoted\n", "{}", out.stderr_text());
+}
+
+/// A client of the `git` runner's terminal sockets.
+struct TerminalClient {
+    _ctx: zmq::Context,
+    keys: zmq::Socket,
+    screen: zmq::Socket,
+    seen: String,
+}
+
+impl TerminalClient {
+    fn connect(input: u16, output: u16) -> Self {
+        let ctx = zmq::Context::new();
+        let keys = ctx.socket(zmq::PUB).unwrap();
+        let screen = ctx.socket(zmq::SUB).unwrap();
+        keys.set_linger(0).unwrap();
+        screen.set_linger(0).unwrap();
+        screen.set_subscribe(b"").unwrap();
+        keys.connect(&format!("tcp://127.0.0.1:{input}")).unwrap();
+        screen
+            .connect(&format!("tcp://127.0.0.1:{output}"))
+            .unwrap();
+        Self {
+            _ctx: ctx,
+            keys,
+            screen,
+            seen: String::new(),
+        }
+    }
+
+    /// Types `line` (again every few seconds, since PUB/SUB drops messages sent before the
+    /// subscription is up) until `expected` appears on the screen.
+    fn type_until(&mut self, line: &str, expected: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut next_send = std::time::Instant::now();
+        self.seen.clear();
+        while std::time::Instant::now() < deadline {
+            if std::time::Instant::now() >= next_send {
+                self.keys.send(line.as_bytes(), 0).unwrap();
+                next_send = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            }
+            if self.screen.poll(zmq::POLLIN, 100).unwrap() > 0 {
+                let bytes = self.screen.recv_bytes(0).unwrap();
+                self.seen.push_str(&String::from_utf8_lossy(&bytes));
+                if self.seen.contains(expected) {
+                    return;
+                }
+            }
+        }
+        panic!(
+            "{expected:?} never appeared; the screen showed {:?}",
+            self.seen
+        );
+    }
+}
+
+#[test]
+fn git_terminal_runs_a_shell_over_zeromq() {
+    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
+    let r = Runner::start_with(
+        "git",
+        Options {
+            runtime_path: Some("/bin/sh".into()),
+            environ: Some(format!(
+                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\nKRUNNER_TERM_BIND=127.0.0.1\n"
+            )),
+            ..Options::default()
+        },
+    );
+    let mut term = TerminalClient::connect(input, output);
+    // The arithmetic proves the shell ran it (the echoed keystrokes show the expression).
+    term.type_until("echo hi-$((6*7))\n", "hi-42");
+
+    let out = r.run("code", "%ping");
+    assert_eq!(
+        (out.stdout_text().as_str(), out.exit_code()),
+        ("pong!", Some(0))
+    );
+
+    let out = r.run("code", "%resize 33 99");
+    assert_eq!(
+        out.stdout_text(),
+        "OK; terminal resized to 33 rows and 99 cols"
+    );
+    assert_eq!(out.exit_code(), Some(0));
+    term.type_until("stty size\n", "33 99");
+
+    let out = r.run("code", "ls -l");
+    assert_eq!(out.stderr_text(), "Invalid command.");
+    assert_eq!(out.exit_code(), Some(127));
+    assert_eq!(r.run("code", "%resize x").exit_code(), Some(2));
+
+    // The shell comes back after it exits, at the size it had.
+    term.type_until("exit\n", "Restarting...");
+    term.type_until("echo again-$((1+1)); stty size\n", "again-2");
+    term.type_until("stty size\n", "33 99");
+}
+
+#[test]
+fn git_show_graph_sends_the_commit_graph() {
+    if !have("git", true) {
+        return;
+    }
+    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
+    let r = Runner::start_with(
+        "git",
+        Options {
+            runtime_path: Some("/bin/sh".into()),
+            environ: Some(format!(
+                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\n"
+            )),
+            ..Options::default()
+        },
+    );
+    let repo = r.work.path().join("my repo");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "first"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "second || bars"]);
+
+    let out = r.run("code", "%show graph 'my repo'");
+    assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
+    let media = out.of("media");
+    assert_eq!(media.len(), 1);
+    let media = media[0].json();
+    assert_eq!(media["type"], "application/vnd.sorna.gitgraph");
+    let commits = media["data"].as_array().unwrap();
+    assert_eq!(commits.len(), 2);
+    assert_eq!(commits[0]["message"], "first");
+    assert_eq!(commits[0]["author"], "Ada");
+    assert_eq!(commits[0]["branch"], "main");
+    assert_eq!(commits[1]["message"], "second || bars");
+    assert_eq!(
+        commits[1]["parent_ids"],
+        serde_json::json!([commits[0]["oid"]])
+    );
+    assert_eq!(commits[1]["parent_branches"], serde_json::json!(["main"]));
+
+    // Without a path: the directory the shell is in.
+    let mut term = TerminalClient::connect(input, output);
+    term.type_until("cd 'my repo' && echo in-$((2+3))\n", "in-5");
+    let out = r.run("code", "%show graph");
+    assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
+    assert_eq!(
+        out.of("media")[0].json()["data"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let out = r.run("code", "%show graph /");
+    assert_ne!(out.exit_code(), Some(0));
+}
+
+#[test]
+fn git_samples() {
+    samples_pass("git", "sh", true);
 }
