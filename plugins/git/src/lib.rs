@@ -23,6 +23,7 @@ mod pty;
 mod terminal;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use krunner_interp::Lang;
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
@@ -36,8 +37,13 @@ pub const GRAPH_MIME: &str = "application/vnd.sorna.gitgraph";
 /// The plugin.
 pub struct GitKernel {
     lang: Lang,
-    terminal: Terminal,
+    terminal: Arc<Terminal>,
 }
+
+/// The process's terminal. The host creates a replacement runner (after a plugin panic)
+/// before dropping the old one; the replacement takes over the running terminal instead of
+/// failing to bind its ports, and the user's shell session survives.
+static TERMINAL: Mutex<Option<Arc<Terminal>>> = Mutex::new(None);
 
 fn setting(env: &std::collections::BTreeMap<String, String>, key: &str, default: &str) -> String {
     std::env::var(key)
@@ -160,7 +166,15 @@ impl Kernel for GitKernel {
                 setting(&env, "KRUNNER_TERM_OUT_PORT", "2003")
             ),
         };
-        let terminal = Terminal::start(endpoints, ShellSpec { program, env }, host);
+        let mut global = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
+        let terminal = match global.as_ref() {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t = Arc::new(Terminal::start(endpoints, ShellSpec { program, env }, host));
+                *global = Some(Arc::clone(&t));
+                t
+            }
+        };
         Ok(Self { lang, terminal })
     }
 
@@ -186,6 +200,7 @@ impl Kernel for GitKernel {
 
     fn shutdown(&self) {
         self.terminal.stop();
+        TERMINAL.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn samples() -> Vec<Sample> {
