@@ -526,3 +526,30 @@ fn git_show_graph_sends_the_commit_graph() {
 fn git_samples() {
     samples_pass("git", "sh", true);
 }
+
+#[test]
+fn a_missing_main_file_is_named_with_127() {
+    let cases = [
+        ("golang", "build", &["go.mod", "main.go"][..]),
+        ("golang", "exec", &["./main"][..]),
+        ("rust", "build", &["Cargo.toml", "main.rs"][..]),
+        ("haskell", "build", &["main.hs", "Main.hs"][..]),
+        ("java", "build", &["*.java"][..]),
+        ("java", "exec", &["main/Main.class", "Main.class"][..]),
+        ("r", "exec", &["main.R", "main.r"][..]),
+        ("octave", "exec", &["main.m"][..]),
+        ("scheme", "exec", &["main.scm"][..]),
+    ];
+    for (lang, op, names) in cases {
+        let r = Runner::start(lang);
+        let out = r.run(op, "*");
+        assert_eq!(out.exit_code(), Some(127), "{lang} {op}");
+        let err = out.stderr_text();
+        for name in names {
+            assert!(
+                err.contains(name),
+                "{lang} {op}: {name} not named in {err:?}"
+            );
+        }
+    }
+}
