@@ -10,8 +10,8 @@
 //! - `code`: the snippet is compiled in a private temporary directory and run from the
 //!   session directory; the user's `./main` is never touched.
 //!
-//! `runtime_path` is the `rustc` to use; `cargo` is looked up next to it, then on `PATH`
-//! (with `~/.cargo/bin`, where rustup installs both, in front).
+//! `runtime_path` is the `rustc` to use (cargo builds get it as `RUSTC`); `cargo` is looked up
+//! next to it, then on `PATH` (with `~/.cargo/bin`, where rustup installs both, in front).
 
 mod binary;
 
@@ -83,10 +83,20 @@ impl Kernel for RustKernel {
 
     fn build(&self) -> Result<i32> {
         match first_file(&["Cargo.toml", "main.rs"]) {
-            Some("Cargo.toml") => match self.cargo() {
-                Some(cargo) => self.lang.run([cargo.as_str(), "build"]),
-                None => Ok(self.lang.missing_tool("cargo")),
-            },
+            Some("Cargo.toml") => {
+                let Some(cargo) = self.cargo() else {
+                    return Ok(self.lang.missing_tool("cargo"));
+                };
+                let mut spec = self.lang.spec([cargo.as_str(), "build"]);
+                // A runtime path names the compiler: make cargo use it too.
+                if self.lang.runtime_path.is_some() {
+                    match self.rustc() {
+                        Ok(rustc) => spec = spec.env("RUSTC", rustc),
+                        Err(code) => return Ok(code),
+                    }
+                }
+                self.lang.host.run(&spec)
+            }
             Some(_) => match self.rustc() {
                 Ok(rustc) => {
                     self.lang
