@@ -4,6 +4,8 @@
 //! `KRUNNER_REQUIRE_TOOLCHAINS=1` (as CI sets it) a missing toolchain fails the test instead.
 //! Julia has no Debian package, so it is tested only where a `julia` binary is present.
 
+use std::io::Write;
+
 use krunner_tests::{artifacts, krunner, Options, Runner};
 
 /// Whether `program` is on this process's `PATH`; when it is not, prints why the calling
@@ -22,7 +24,13 @@ fn have(program: &str, required: bool) -> bool {
         !(strict && required),
         "`{program}` is not installed and KRUNNER_REQUIRE_TOOLCHAINS=1"
     );
-    eprintln!("SKIPPED: `{program}` is not installed");
+    // Written to the real stderr, past the test harness's output capture, so the skip shows
+    // in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED ({}): `{program}` is not installed",
+        std::thread::current().name().unwrap_or("a language test")
+    );
     false
 }
 
