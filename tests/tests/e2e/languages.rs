@@ -561,3 +561,45 @@ fn a_missing_main_file_is_named_with_127() {
         }
     }
 }
+
+#[test]
+fn script_languages_run_their_main_file_with_the_expected_argv() {
+    // A stand-in interpreter that prints its arguments: checks the command shapes (and julia,
+    // which CI cannot install) without the real toolchains.
+    let bin = tempfile::tempdir().unwrap();
+    let cases = [
+        ("julia", "julia", "main.jl", "main.jl"),
+        ("lua", "lua", "main.lua", "main.lua"),
+        ("nodejs", "node", "main.js", "main.js"),
+        ("octave", "octave-cli", "main.m", "--quiet main.m"),
+        ("php", "php", "main.php", "main.php"),
+        ("r", "Rscript", "main.R", "main.R"),
+        ("scheme", "guile", "main.scm", "--no-auto-compile main.scm"),
+    ];
+    for (lang, tool, main, expected) in cases {
+        let fake = bin.path().join(tool);
+        std::fs::write(&fake, "#!/bin/sh\necho \"$@\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let r = Runner::start_with(
+            lang,
+            Options {
+                runtime_path: Some(fake.display().to_string()),
+                files: files(&[(main, "")]),
+                ..Options::default()
+            },
+        );
+        assert_eq!(r.run("build", "*").exit_code(), Some(0), "{lang}");
+        let out = r.run("exec", "*");
+        assert_eq!(out.stdout_text(), format!("{expected}\n"), "{lang}");
+        // Snippets run from a private file, not from the session directory.
+        let out = r.run("code", "x");
+        let printed = out.stdout_text();
+        let file = printed.split_whitespace().last().unwrap_or_default();
+        assert!(file.starts_with('/'), "{lang}: {printed}");
+        assert!(
+            !file.starts_with(&r.work.path().display().to_string()),
+            "{lang}: {printed}"
+        );
+    }
+}
