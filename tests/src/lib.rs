@@ -23,12 +23,24 @@ pub struct Artifacts {
 }
 
 /// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 5] = [
+const PLUGIN_PACKAGES: [&str; 17] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
     "kernel-python",
     "kernel-panicky",
+    "kernel-golang",
+    "kernel-rust",
+    "kernel-java",
+    "kernel-haskell",
+    "kernel-julia",
+    "kernel-lua",
+    "kernel-nodejs",
+    "kernel-octave",
+    "kernel-php",
+    "kernel-r",
+    "kernel-scheme",
+    "kernel-git",
 ];
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.

@@ -5,6 +5,7 @@
 
 mod batch;
 mod ecosystem;
+mod languages;
 mod lifecycle;
 mod plugins;
 mod processes;
