@@ -10,11 +10,8 @@
 //!   runs `main.py`.
 //! - Services: the legacy hook knows jupyter, jupyterlab, ipython and tensorboard.
 
-mod records;
-mod session;
-
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
@@ -23,7 +20,7 @@ use krunner_plugin_api::{
     ServiceRequest,
 };
 
-use session::Session;
+use krunner_repl::{Session, Slot};
 
 const DRIVER: &str = include_str!("driver.py");
 
@@ -36,32 +33,24 @@ pub struct Python {
     python: String,
     scratch: TempDir,
     driver: String,
-    session: Mutex<Option<Arc<Session>>>,
+    session: Slot,
 }
 
 impl Python {
     /// The live session, started if needed.
     fn session(&self) -> Result<Arc<Session>> {
-        let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = slot.as_ref().filter(|s| s.alive()) {
-            return Ok(Arc::clone(s));
-        }
         if self.host.which(&self.python).is_none() {
             return Err(krunner_plugin_api::PluginError::not_found(format!(
                 "{}: command not found (the Python interpreter for this session)",
                 self.python
             )));
         }
-        let fresh = Arc::new(Session::start(&self.host, &self.python, &self.driver)?);
-        *slot = Some(Arc::clone(&fresh));
-        Ok(fresh)
-    }
-
-    fn current(&self) -> Option<Arc<Session>> {
-        self.session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.session.get_or_start(|| {
+            let spec = RunSpec::argv([self.python.as_str(), "-u", self.driver.as_str()])
+                .env("PYTHONUNBUFFERED", "1")
+                .env("PYTHONIOENCODING", "utf-8");
+            Session::start(&self.host, &spec, "Python")
+        })
     }
 
     fn jupyter_config(&self, port: u16) -> Result<String> {
@@ -112,7 +101,7 @@ impl Kernel for Python {
             python,
             driver: driver.display().to_string(),
             scratch,
-            session: Mutex::new(None),
+            session: Slot::default(),
         })
     }
 
@@ -152,21 +141,13 @@ impl Kernel for Python {
             }
             Err(e) => return Err(e),
         };
-        match session.run(&self.host, code) {
-            Ok(exit) => Ok(exit),
-            Err(status) => {
-                let how = if status > 128 {
-                    format!("was killed by signal {}", status - 128)
-                } else {
-                    format!("exited with status {status}")
-                };
-                let _ = self.host.stderr(format!(
-                    "python-kernel: the Python session {how}; its state is lost and a fresh \
-                     session starts with the next query\n"
-                ));
-                Ok(if status == 0 { 1 } else { status })
-            }
-        }
+        Ok(krunner_repl::query(
+            &self.host,
+            &session,
+            code,
+            "python-kernel",
+            "Python",
+        ))
     }
 
     fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
@@ -176,7 +157,7 @@ impl Kernel for Python {
     }
 
     fn interrupt(&self) {
-        if let Some(s) = self.current() {
+        if let Some(s) = self.session.current() {
             s.interrupt();
         }
     }
@@ -225,7 +206,7 @@ impl Kernel for Python {
     }
 
     fn shutdown(&self) {
-        if let Some(s) = self.current() {
+        if let Some(s) = self.session.current() {
             s.terminate();
         }
     }

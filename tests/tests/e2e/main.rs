@@ -7,6 +7,7 @@ mod batch;
 mod ecosystem;
 mod languages;
 mod lifecycle;
+mod nodejs_repl;
 mod plugins;
 mod processes;
 mod protocol;

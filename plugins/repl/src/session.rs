@@ -1,5 +1,5 @@
-//! One long-lived Python interpreter running `driver.py`, started through the host (so the
-//! host owns its process group), and the thread that reads its records.
+//! One long-lived interpreter running a driver program, started through the host (so the host
+//! owns its process group), and the thread that reads its records.
 //!
 //! The reader thread forwards output records to the user as they arrive and routes the rest:
 //! input requests and the end of a query to the query waiting in [`Session::run`], completion
@@ -44,12 +44,10 @@ pub struct Session {
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Session {
-    /// Starts `python driver.py` and waits until it is ready.
-    pub fn start(host: &HostHandle, python: &str, driver: &str) -> Result<Self> {
-        let spec = RunSpec::argv([python, "-u", driver])
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONIOENCODING", "utf-8");
-        let process = Arc::new(host.spawn(&spec)?);
+    /// Starts the driver described by `spec` and waits until it is ready. `name` (e.g.
+    /// "Python") is used in messages.
+    pub fn start(host: &HostHandle, spec: &RunSpec, name: &str) -> Result<Self> {
+        let process = Arc::new(host.spawn(spec)?);
         let waiters = Arc::new(Waiters::default());
         let alive = Arc::new(AtomicBool::new(true));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
@@ -71,11 +69,11 @@ impl Session {
             recv(ready_rx) -> _ => {}
             recv(died_rx) -> why => {
                 let why = why.unwrap_or_default();
-                return Err(PluginError::internal(format!("the Python session failed to start: {why}")));
+                return Err(PluginError::internal(format!("the {name} session failed to start: {why}")));
             }
             default(START_TIMEOUT) => {
                 process.terminate();
-                return Err(PluginError::internal("the Python session did not start within 30 s"));
+                return Err(PluginError::internal(format!("the {name} session did not start within 30 s")));
             }
         }
         Ok(Self {
@@ -205,7 +203,7 @@ impl Reader {
                 Ok(Event::Stdout(data)) => {
                     if let Err(corrupt) = self.handle(&data) {
                         self.host.error(&format!(
-                            "the Python session sent unexpected output ({}); restarting it",
+                            "the session sent unexpected output ({}); restarting it",
                             corrupt.0
                         ));
                         self.process.terminate();
