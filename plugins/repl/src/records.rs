@@ -42,10 +42,15 @@ pub enum Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corrupt(pub String);
 
+/// The driver's first record. Anything before it (a wrapper script's banner, a site hook's
+/// print) is startup noise, passed on as output.
+const READY: &[u8] = b"ready 0\n";
+
 /// Incremental parser.
 #[derive(Default)]
 pub struct Parser {
     buf: Vec<u8>,
+    started: bool,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +80,26 @@ impl Parser {
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Record>, Corrupt> {
         self.buf.extend_from_slice(data);
         let mut out = Vec::new();
+        if !self.started {
+            match self.buf.windows(READY.len()).position(|w| w == READY) {
+                Some(at) => {
+                    if at > 0 {
+                        out.push(Record::Out(self.buf[..at].to_vec()));
+                    }
+                    self.buf.drain(..at);
+                    self.started = true;
+                }
+                None => {
+                    // Pass on what cannot be the start of the ready record.
+                    let keep = READY.len().saturating_sub(1).min(self.buf.len());
+                    let noise: Vec<u8> = self.buf.drain(..self.buf.len() - keep).collect();
+                    if !noise.is_empty() {
+                        out.push(Record::Out(noise));
+                    }
+                    return Ok(out);
+                }
+            }
+        }
         let mut start = 0;
         loop {
             let rest = &self.buf[start..];
@@ -141,8 +166,9 @@ mod tests {
 
     #[test]
     fn records_split_anywhere_are_reassembled() {
-        let stream = b"out 6\nhe\nlo\xffdone 10\n{\"exit\":3}ready 0\n";
+        let stream = b"ready 0\nout 6\nhe\nlo\xffdone 10\n{\"exit\":3}ready 0\n";
         let expected = vec![
+            Record::Ready,
             Record::Out(b"he\nlo\xff".to_vec()),
             Record::Done { exit: 3 },
             Record::Ready,
@@ -156,8 +182,32 @@ mod tests {
     }
 
     #[test]
+    fn startup_noise_is_output() {
+        let stream = b"banner\nready 0\nout 1\nx";
+        for cut in 0..stream.len() {
+            let mut p = Parser::default();
+            let mut got = p.feed(&stream[..cut]).expect("first part");
+            got.extend(p.feed(&stream[cut..]).expect("second part"));
+            let noise: Vec<u8> = got
+                .iter()
+                .take_while(|r| **r != Record::Ready)
+                .flat_map(|r| match r {
+                    Record::Out(b) => b.clone(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            assert_eq!(noise, b"banner\n", "cut at {cut}");
+            assert_eq!(
+                got.last(),
+                Some(&Record::Out(b"x".to_vec())),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_is_reported() {
-        assert!(Parser::default().feed(b"nonsense\n").is_err());
-        assert!(Parser::default().feed(b"zzz 1\nx").is_err());
+        assert!(Parser::default().feed(b"ready 0\nnonsense\n").is_err());
+        assert!(Parser::default().feed(b"ready 0\nzzz 1\nx").is_err());
     }
 }
