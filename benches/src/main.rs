@@ -39,6 +39,10 @@ struct Args {
     /// Megabytes streamed through stdout.
     #[arg(long, default_value_t = 200)]
     stream_mb: usize,
+    /// Also measure query mode: the round trip of a `code` op with this snippet (e.g.
+    /// `print(1)`), and the memory of the runner with its session processes afterwards.
+    #[arg(long, value_name = "SNIPPET")]
+    code: Option<String>,
     /// Also measure the floor: a request/reply through an in-process ZeroMQ echo thread on
     /// the same ports (what any runner's `status` round trip is bounded by on this machine).
     #[arg(long)]
@@ -204,6 +208,41 @@ fn rss_kib(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// RSS of `pid` and all its descendants.
+fn tree_rss_kib(pid: i32) -> u64 {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            // The command name may contain spaces: fields follow the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0);
+            parents.push((p, ppid));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    tree.iter().filter_map(|p| rss_kib(*p)).sum()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -217,6 +256,8 @@ struct Results {
     stream_mb_s: f64,
     seq_ms: f64,
     rss_mib: f64,
+    code_ms: Option<f64>,
+    tree_rss_mib: Option<f64>,
 }
 
 fn exec(client: &Client, cmd: &str, timeout: Duration) -> anyhow::Result<(Vec<u8>, usize)> {
@@ -294,6 +335,25 @@ fn measure(command: &str, args: &Args) -> anyhow::Result<Results> {
         }
     }
     r.seq_ms = median(seqs);
+    if let Some(code) = &args.code {
+        let run = |client: &Client| -> anyhow::Result<()> {
+            client.send("code", code.as_bytes())?;
+            client.wait_for(&["finished"], "stdout", Duration::from_secs(60))?;
+            Ok(())
+        };
+        for _ in 0..5 {
+            run(&client)?;
+        }
+        let mut rounds = Vec::new();
+        for _ in 0..args.execs {
+            let t = Instant::now();
+            run(&client)?;
+            rounds.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        r.code_ms = Some(median(rounds));
+        std::thread::sleep(Duration::from_millis(300));
+        r.tree_rss_mib = Some(tree_rss_kib(runner.pid()) as f64 / 1024.0);
+    }
     runner.stop()?;
     std::thread::sleep(Duration::from_millis(200));
     Ok(r)
@@ -353,6 +413,21 @@ fn print_table(all: &[(String, Results)], args: &Args) {
             false,
         ),
     ];
+    let mut rows = rows.to_vec();
+    if all.iter().any(|(_, r)| r.code_ms.is_some()) {
+        rows.push((
+            "`code` round trip (median)",
+            |r| r.code_ms.unwrap_or(f64::NAN),
+            "ms",
+            false,
+        ));
+        rows.push((
+            "RSS of runner + session processes",
+            |r| r.tree_rss_mib.unwrap_or(f64::NAN),
+            "MiB",
+            false,
+        ));
+    }
     for (label, get, unit, higher_is_better) in rows {
         let label = if label == "stdout streaming" {
             format!("stdout streaming ({} MB)", args.stream_mb)

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString};
 use krunner_plugin_api::abi::Host;
-use krunner_plugin_api::{output, HostBox, Host_TO, LogLevel, PluginError, RunSpec};
+use krunner_plugin_api::{
+    output, HostBox, Host_TO, LogLevel, PluginError, ProcessBox, Process_TO, RunSpec,
+};
 
 use crate::process::Stream;
 use crate::protocol::{validate_media, Msg};
 use crate::session::Session;
+use crate::sessions::SessionProcess;
 
 /// The object handed to plugins.
 pub struct Callbacks {
@@ -111,4 +114,28 @@ impl Host for Callbacks {
     fn child_env(&self) -> RString {
         RString::from(self.session.child_env.to_json())
     }
+
+    fn host_info(&self) -> RString {
+        RString::from(host_info_json())
+    }
+
+    fn spawn(&self, spec_json: RStr<'_>) -> RResult<ProcessBox, PluginError> {
+        parse_spec(spec_json)
+            .and_then(|spec| self.session.resolve(&spec))
+            .and_then(|spawn| {
+                SessionProcess::start(&spawn, Arc::clone(&self.session.groups))
+                    .map_err(PluginError::from)
+            })
+            .map(|p| Process_TO::from_value(p, TD_Opaque))
+            .into()
+    }
+}
+
+/// The host's versions, for `Host::host_info`.
+pub fn host_info_json() -> String {
+    serde_json::json!({
+        "host_version": env!("CARGO_PKG_VERSION"),
+        "api_version": krunner_plugin_api::API_VERSION,
+    })
+    .to_string()
 }

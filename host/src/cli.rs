@@ -35,6 +35,12 @@ pub enum Command {
     /// Inspect the plugins on the search path.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Load one plugin file and print a JSON report (used by `plugins list` and `check`).
+    #[command(name = "__probe", hide = true)]
+    Probe {
+        /// The plugin file.
+        file: PathBuf,
+    },
 }
 
 /// `krunner plugins ...`.
@@ -48,6 +54,28 @@ pub enum PluginsCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Load one plugin (a file, or the one serving a language) in a child process and print a
+    /// full diagnosis. Exits 0 only when it would load.
+    Check {
+        /// Plugin directories searched before the defaults (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Include the full ABI layout report for layout mismatches.
+        #[arg(long, short)]
+        verbose: bool,
+        /// A plugin file (`path/libkernel_x.so`) or a language.
+        #[arg(value_name = "FILE|LANG")]
+        target: String,
+    },
+    /// Run the samples a plugin declares over the real protocol; exits 0 when all pass.
+    Test {
+        /// Plugin directories searched before the defaults (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Languages to test.
+        #[arg(value_name = "LANG", required = true)]
+        languages: Vec<String>,
     },
 }
 
@@ -94,6 +122,25 @@ pub struct ServeArgs {
     /// Also serve the side channel on TCP 127.0.0.1:PORT (older images use 65000).
     #[arg(long, value_name = "PORT")]
     pub input_tcp_port: Option<u16>,
+    /// Directory of service-definition files (<name>.json), read when a service starts.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/backend.ai/service-defs"
+    )]
+    pub service_def_dir: PathBuf,
+
+    /// Seconds a service may take to open its port before it is stopped and reported failed.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub service_timeout: f64,
+
+    /// The dropbear binary of the intrinsic sshd (a dropbearmulti, or a standalone dropbear).
+    #[arg(long, value_name = "PATH", default_value = "/opt/kernel/dropbearmulti")]
+    pub sshd_binary: PathBuf,
+
+    /// The ttyd binary of the intrinsic web terminal (tmux is expected next to it).
+    #[arg(long, value_name = "PATH", default_value = "/opt/kernel/ttyd")]
+    pub ttyd_binary: PathBuf,
 
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]

@@ -39,7 +39,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// A connection to a runner.
-struct Connection {
+pub struct Connection {
     _ctx: zmq::Context,
     push: zmq::Socket,
     pull: zmq::Socket,
@@ -61,14 +61,15 @@ impl Connection {
         })
     }
 
-    fn send(&self, op: &str, payload: &[u8]) -> anyhow::Result<()> {
+    /// Sends a two-frame op.
+    pub fn send(&self, op: &str, payload: &[u8]) -> anyhow::Result<()> {
         self.push
             .send_multipart([op.as_bytes(), payload], 0)
             .with_context(|| format!("cannot send {op}"))
     }
 
     /// Waits up to `timeout` for a message; `None` on timeout or a signal.
-    fn recv(&self, timeout: Duration) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    pub fn recv(&self, timeout: Duration) -> anyhow::Result<Option<(String, Vec<u8>)>> {
         let mut items = [self.pull.as_poll_item(zmq::POLLIN)];
         match zmq::poll(&mut items, timeout.as_millis() as i64) {
             Ok(_) => {}
@@ -88,9 +89,28 @@ impl Connection {
     }
 }
 
-struct Runner {
+/// A private runner process and a connection to it; stopped (SIGTERM) when dropped.
+pub struct Runner {
     child: Child,
-    conn: Connection,
+    /// The connection.
+    pub conn: Connection,
+}
+
+/// How to start a private runner.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `--plugin-dir` values.
+    pub plugin_dirs: Vec<std::path::PathBuf>,
+    /// The language.
+    pub language: String,
+    /// The runtime path argument.
+    pub runtime_path: Option<String>,
+    /// `--config-dir`; none by default.
+    pub config_dir: Option<std::path::PathBuf>,
+    /// Working directory; the current one by default.
+    pub cwd: Option<std::path::PathBuf>,
+    /// Show the runner's logs.
+    pub verbose: bool,
 }
 
 impl Drop for Runner {
@@ -110,7 +130,8 @@ impl Drop for Runner {
     }
 }
 
-fn start_runner(args: &RunArgs) -> anyhow::Result<Runner> {
+/// Starts a runner on free loopback ports and waits until it answers `status`.
+pub fn start_runner(args: &StartOptions) -> anyhow::Result<Runner> {
     let exe = std::env::current_exe().context("cannot find the krunner executable")?;
     let mut last_error = anyhow!("the runner did not start");
     for _attempt in 0..3 {
@@ -146,6 +167,9 @@ fn start_runner(args: &RunArgs) -> anyhow::Result<Runner> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0);
+        if let Some(cwd) = &args.cwd {
+            cmd.current_dir(cwd);
+        }
         let child = cmd.spawn().context("cannot start the runner")?;
         let conn = Connection::open(repl_in, repl_out)?;
         let mut runner = Runner { child, conn };
@@ -257,7 +281,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         bail!(search.not_found_message(&args.language));
     }
     install_sigint();
-    let runner = start_runner(args)?;
+    let runner = start_runner(&StartOptions {
+        plugin_dirs: args.plugin_dirs.clone(),
+        language: args.language.clone(),
+        runtime_path: args.runtime_path.clone(),
+        config_dir: args.config_dir.clone(),
+        cwd: None,
+        verbose: args.verbose,
+    })?;
     let conn = &runner.conn;
     let mut expected = 0;
     if let Some(code) = &args.code {

@@ -20,6 +20,7 @@ pub mod runner;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod sessions;
 pub mod stdin_feed;
 pub mod stdin_watch;
 pub mod transport;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let first = std::env::args_os().nth(1);
     let is_tool = matches!(
         first.as_ref().and_then(|a| a.to_str()),
-        Some("run" | "plugins" | "help" | "-h" | "--help" | "-V" | "--version")
+        Some("run" | "plugins" | "__probe" | "help" | "-h" | "--help" | "-V" | "--version")
     );
     let args = krunner::proctitle::arguments(!is_tool);
     let cli = Cli::parse_from(std::iter::once("krunner".into()).chain(args));
@@ -29,9 +29,39 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::Plugins(PluginsCommand::List { plugin_dirs, json })) => {
+        Some(Command::Plugins(command)) => {
             krunner::logging::init(false);
-            krunner::plugins::list::print(&plugin_dirs, json);
+            let ok = match command {
+                PluginsCommand::List { plugin_dirs, json } => {
+                    krunner::plugins::list::print(&plugin_dirs, json)
+                }
+                PluginsCommand::Check {
+                    plugin_dirs,
+                    verbose,
+                    target,
+                } => krunner::plugins::list::check(&target, &plugin_dirs, verbose),
+                PluginsCommand::Test {
+                    plugin_dirs,
+                    languages,
+                } => {
+                    // Every language is tested, even after a failure.
+                    let results: Vec<bool> = languages
+                        .iter()
+                        .map(|l| krunner::plugins::samples::run(l, &plugin_dirs))
+                        .collect();
+                    results.into_iter().all(|ok| ok)
+                }
+            };
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Probe { file }) => {
+            krunner::logging::init(false);
+            let report = krunner::plugins::probe::here(&file);
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
             ExitCode::SUCCESS
         }
         None => {
@@ -50,6 +80,11 @@ fn main() -> ExitCode {
                 debug: serve.debug,
                 input_socket: (!serve.no_input_socket).then_some(serve.input_socket),
                 input_tcp_port: serve.input_tcp_port,
+                service_def_dir: serve.service_def_dir,
+                service_timeout: Duration::try_from_secs_f64(serve.service_timeout)
+                    .unwrap_or(Duration::from_secs(30)),
+                sshd_binary: serve.sshd_binary,
+                ttyd_binary: serve.ttyd_binary,
             };
             match server::serve(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -77,6 +77,8 @@ pub struct Groups {
 #[derive(Default)]
 struct GroupsInner {
     running: Vec<(u64, i32)>,
+    /// Long-lived session processes: not interrupted with the task, terminated at shutdown.
+    sessions: Vec<(u64, i32)>,
     next_id: u64,
     interrupted: bool,
 }
@@ -115,6 +117,20 @@ impl Groups {
 
     fn unregister(&self, id: u64) {
         self.lock().running.retain(|(i, _)| *i != id);
+    }
+
+    /// Records a session process group (terminated at shutdown, not interrupted).
+    pub fn add_session(&self, pgid: i32) -> u64 {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.sessions.push((id, pgid));
+        id
+    }
+
+    /// Forgets a session process group.
+    pub fn remove_session(&self, id: u64) {
+        self.lock().sessions.retain(|(i, _)| *i != id);
     }
 
     /// Interrupts the task: SIGINT to every running group now, SIGKILL to those still running
@@ -160,29 +176,46 @@ impl Groups {
         }
     }
 
-    /// Terminates every running group (shutdown): SIGTERM, then SIGKILL after `grace`.
+    /// Terminates every running group, tasks and sessions (shutdown): SIGTERM, then SIGKILL
+    /// after `grace`.
     pub fn terminate_all(&self, grace: Duration) {
-        let targets = {
+        let (targets, sessions) = {
             let mut inner = self.lock();
             inner.interrupted = true;
-            inner.running.clone()
+            (inner.running.clone(), inner.sessions.clone())
         };
-        if targets.is_empty() {
+        if targets.is_empty() && sessions.is_empty() {
             return;
         }
-        for (_, pgid) in &targets {
+        for (_, pgid) in targets.iter().chain(&sessions) {
             signal_group(*pgid, libc::SIGTERM);
             signal_group(*pgid, libc::SIGCONT);
         }
         let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline && self.running() > 0 {
+        let busy = |g: &Self| {
+            let inner = g.lock();
+            !inner.running.is_empty() || !inner.sessions.is_empty()
+        };
+        while std::time::Instant::now() < deadline && busy(self) {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill_remaining(&targets);
+        let still: Vec<i32> = {
+            let inner = self.lock();
+            sessions
+                .iter()
+                .filter(|s| inner.sessions.contains(s))
+                .map(|(_, pgid)| *pgid)
+                .collect()
+        };
+        for pgid in still {
+            signal_group(pgid, libc::SIGKILL);
+        }
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
+/// Sends `sig` to process group `pgid` (errors other than "no such group" are logged).
+pub fn signal_group(pgid: i32, sig: i32) {
     // SAFETY: killpg has no memory-safety preconditions.
     let rc = unsafe { libc::killpg(pgid, sig) };
     if rc != 0 {
@@ -208,6 +241,24 @@ pub enum Stdin<'a> {
     },
 }
 
+/// The command for `spawn`: exactly its environment, piped stdout and stderr, and a process
+/// group of its own.
+pub fn command(spawn: &Spawn, stdin: Stdio) -> std::process::Command {
+    let mut command = std::process::Command::new(&spawn.program);
+    command
+        .args(&spawn.args)
+        .env_clear()
+        .envs(&spawn.env)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(cwd) = &spawn.cwd {
+        command.current_dir(cwd);
+    }
+    command
+}
+
 /// Runs `spawn` to completion in its own process group with stdin at `/dev/null`, passing
 /// output chunks to `sink` as they arrive. Returns the exit code, or the spawn error.
 pub fn run(
@@ -225,32 +276,18 @@ pub fn run_with(
     stdin: Stdin<'_>,
     sink: &mut dyn FnMut(Stream, Vec<u8>),
 ) -> std::io::Result<i32> {
-    let mut command = std::process::Command::new(&spawn.program);
-    command
-        .args(&spawn.args)
-        .env_clear()
-        .envs(&spawn.env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
     let mut stdin_write = None;
-    match stdin {
-        Stdin::Null => {
-            command.stdin(Stdio::null());
-        }
+    let child_stdin = match stdin {
+        Stdin::Null => Stdio::null(),
         Stdin::Interactive { .. } => {
             let (read, write) = pipe()?;
-            command.stdin(Stdio::from(read));
             stdin_write = Some(write);
+            Stdio::from(read)
         }
-    }
-    if let Some(cwd) = &spawn.cwd {
-        command.current_dir(cwd);
-    }
-    let spawned = command.spawn();
-    // The command holds our copy of the pipe's read end; close it so only the task has one.
-    drop(command);
-    let mut child = spawned?;
+    };
+    // The command holds our copy of the pipe's read end; it is dropped right after the spawn,
+    // so only the task keeps one.
+    let mut child = command(spawn, child_stdin).spawn()?;
     let pid = child.id() as i32;
     let id = groups.register(pid);
     let mut feed = match (stdin, stdin_write) {
@@ -280,6 +317,12 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: the kernel just returned these descriptors to us.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Streams an already spawned child's stdout and stderr to `sink` until it exits (see the
+/// module docs); returns its exit code.
+pub fn watch(child: &mut Child, sink: &mut dyn FnMut(Stream, Vec<u8>)) -> std::io::Result<i32> {
+    pump(child, sink, None)
 }
 
 /// Maps a spawn error to the shell's exit code for it, if it has one.

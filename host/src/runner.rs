@@ -152,6 +152,13 @@ impl RunnerSlot {
         }
     }
 
+    /// Passes an agent `event` to the runner (plugins built against 1.0 ignore it).
+    pub fn on_event(&self, event: &serde_json::Value) {
+        if let Ok(r) = self.get() {
+            r.on_event(event.to_string().as_str().into());
+        }
+    }
+
     /// Tells the runner the host is shutting down.
     pub fn shutdown(&self) {
         if let Ok(r) = self.get() {

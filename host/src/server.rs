@@ -19,13 +19,16 @@ use crate::logging::WIRE;
 use crate::plugins::{self, SearchPath};
 use crate::protocol::{self, Msg, Op};
 use crate::runner::RunnerSlot;
-use crate::services;
+use crate::services::{self, ServiceConfig, Services};
 use crate::session::{Phase, Session};
 use crate::transport::{Endpoints, FastPath, Frames, Outbox, Transport};
 use crate::worker::{Task, Worker};
 
 /// How long a completion may take before an empty answer is sent instead.
 const COMPLETE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// How long one connection attempt to a starting service may take.
+const SERVICE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything serve mode needs to know.
 #[derive(Debug, Clone)]
@@ -52,6 +55,14 @@ pub struct ServeOptions {
     pub input_socket: Option<PathBuf>,
     /// The legacy user-input TCP port on 127.0.0.1 (`None`: off).
     pub input_tcp_port: Option<u16>,
+    /// Directory of service-definition files.
+    pub service_def_dir: PathBuf,
+    /// How long a service may take to open its port.
+    pub service_timeout: Duration,
+    /// The intrinsic sshd's dropbear binary.
+    pub sshd_binary: PathBuf,
+    /// The intrinsic ttyd binary.
+    pub ttyd_binary: PathBuf,
 }
 
 /// Reads `intrinsic-ports.json` and applies the flags: (replin, replout).
@@ -168,6 +179,16 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let input_sockets =
         InputSockets::start(&session, opts.input_socket.as_deref(), opts.input_tcp_port);
+    let runtime_path = opts
+        .runtime_path
+        .clone()
+        .or_else(|| {
+            plugin
+                .as_ref()
+                .ok()
+                .and_then(|p| p.info.default_runtime.clone())
+        })
+        .unwrap_or_default();
     let runners = Arc::new(RunnerSlot::new(plugin, config, Arc::clone(&session)));
     let mut worker = Worker::start(Arc::clone(&session), Arc::clone(&runners))
         .context("cannot start the task thread")?;
@@ -176,15 +197,40 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         worker.submit(Task::Bootstrap(bootstrap));
     }
 
+    let services = {
+        // The service registry starts its reply queues on the runtime.
+        let _entered = runtime.enter();
+        let services = Services::new(
+            ServiceConfig {
+                def_dir: opts.service_def_dir.clone(),
+                timeout: opts.service_timeout,
+                probe_timeout: SERVICE_PROBE_TIMEOUT,
+                runtime_path,
+                binaries: services::intrinsic::Binaries {
+                    sshd: opts.sshd_binary.clone(),
+                    ttyd: opts.ttyd_binary.clone(),
+                },
+                config_dir: opts.config_dir.clone(),
+                work_dir: work_dir.clone(),
+            },
+            Arc::clone(&session),
+            Arc::clone(&runners),
+            outbox.clone(),
+        );
+        services.start_intrinsic();
+        services
+    };
+
     let dispatcher = Dispatcher {
         session: Arc::clone(&session),
         runners: Arc::clone(&runners),
+        services: Arc::clone(&services),
         outbox,
         started_at,
     };
     runtime.block_on(dispatcher.run(in_rx, &worker))?;
 
-    shutdown(transport, &session, &runners, &mut worker);
+    shutdown(transport, &session, &runners, &services, &mut worker);
     input_sockets.stop();
     runtime.shutdown_timeout(Duration::from_millis(50));
     Ok(())
@@ -197,11 +243,21 @@ fn shutdown(
     transport: Transport,
     session: &Arc<Session>,
     runners: &Arc<RunnerSlot>,
+    services: &Arc<Services>,
     worker: &mut Worker,
 ) {
     let begun = Instant::now();
     transport.stop_receiving();
     session.begin_shutdown();
+    // Services get SIGTERM now and SIGKILL if they are still running when the grace ends;
+    // the task's process groups are stopped meanwhile.
+    let services_done = {
+        let services = Arc::clone(services);
+        let deadline = begun + Duration::from_millis(1500);
+        std::thread::Builder::new()
+            .name("services-shutdown".into())
+            .spawn(move || services.stop_all(deadline))
+    };
     session.groups.terminate_all(Duration::from_millis(800));
     if !worker.stop(Duration::from_millis(500)) {
         tracing::warn!("the current task did not finish in time");
@@ -216,6 +272,9 @@ fn shutdown(
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+    if let Ok(handle) = services_done {
+        let _ = handle.join();
+    }
     transport.flush_and_close(Duration::from_millis(800));
     tracing::info!("stopped in {} ms", begun.elapsed().as_millis());
 }
@@ -223,6 +282,7 @@ fn shutdown(
 struct Dispatcher {
     session: Arc<Session>,
     runners: Arc<RunnerSlot>,
+    services: Arc<Services>,
     outbox: Outbox,
     started_at: f64,
 }
@@ -275,6 +335,13 @@ impl Dispatcher {
                     Some(Msg::Completion(_)) => {
                         let _ = complete.send(None);
                     }
+                    // So must service replies: through their ordered queues.
+                    Some(reply @ Msg::ServiceResult(_)) => {
+                        self.services.answer_start_service(reply.clone())
+                    }
+                    Some(reply @ Msg::ModelServiceResult(_)) => {
+                        self.services.answer_start_model_service(reply.clone())
+                    }
                     Some(reply) => self.outbox.send(reply.clone()),
                     None => {}
                 }
@@ -301,15 +368,13 @@ impl Dispatcher {
                 } else {
                     tracing::info!("agent-notified event: {event}");
                 }
+                let runners = Arc::clone(&self.runners);
+                tokio::task::spawn_blocking(move || runners.on_event(&event));
             }
-            Op::StartService(payload) => self.outbox.send(services::start_service(&payload)),
-            Op::ShutdownService(payload) => {
-                tracing::info!("shutdown-service {payload}: no such service is running");
-            }
-            Op::GetApps(filter) => self.outbox.send(services::get_apps(&filter)),
-            Op::StartModelService(payload) => {
-                self.outbox.send(services::start_model_service(&payload))
-            }
+            Op::StartService(payload) => self.services.start_service(payload),
+            Op::ShutdownService(payload) => self.services.shutdown_service(&payload),
+            Op::GetApps(filter) => self.outbox.send(self.services.get_apps(&filter)),
+            Op::StartModelService(payload) => self.services.start_model_service(payload),
         }
     }
 

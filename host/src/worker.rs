@@ -130,7 +130,8 @@ impl State {
             }
             Task::Code(text) => {
                 self.session.set_phase(Phase::Query);
-                let code = if self.runners.has(capability::QUERY) {
+                // Without a loaded plugin, `call` reports why the plugin is unavailable.
+                let code = if self.runners.info().is_none() || self.runners.has(capability::QUERY) {
                     self.runners.call("query", |r| {
                         r.query(RStr::from(text.as_str())).into_result()
                     })

@@ -9,7 +9,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RArc, RBox, RResult, RSlice, RStr, RString},
+    std_types::{RArc, RBox, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -65,7 +65,76 @@ pub trait Host: Send + Sync {
     /// The child environment as a JSON object of strings.
     #[sabi(last_prefix_field)]
     fn child_env(&self) -> RString;
+
+    /// Since 1.1: the host's versions as JSON `{"host_version", "api_version"}`. Hosts older
+    /// than 1.1 answer `{}` (this default).
+    fn host_info(&self) -> RString {
+        RString::from("{}")
+    }
+
+    /// Since 1.2: starts a long-lived process (a REPL session, say) described by a
+    /// [`crate::RunSpec`] (JSON), with the child environment, in its own process group, with
+    /// piped stdin, stdout and stderr. Unlike [`Host::run`] its output is not shown to the user:
+    /// the plugin reads it through the returned [`Process`]. The host terminates it when it
+    /// shuts down. Hosts older than 1.2 answer `UNSUPPORTED` (this default).
+    fn spawn(&self, _spec_json: RStr<'_>) -> RResult<ProcessBox, PluginError> {
+        RResult::RErr(PluginError::unsupported(
+            "this krunner is too old to start session processes (needs plugin-api 1.2)",
+        ))
+    }
 }
+
+/// What a [`ProcessEvent`] reports.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct EventKind(pub u8);
+
+impl EventKind {
+    /// Bytes from the process's stdout (`data`).
+    pub const STDOUT: Self = Self(1);
+    /// Bytes from the process's stderr (`data`).
+    pub const STDERR: Self = Self(2);
+    /// The process exited; `code` is its exit code (shell convention). Always the last event.
+    pub const EXIT: Self = Self(3);
+    /// Nothing happened within the timeout.
+    pub const TIMEOUT: Self = Self(4);
+}
+
+/// One event from a [`Process`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct ProcessEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// Output bytes, for `STDOUT` and `STDERR`.
+    pub data: RVec<u8>,
+    /// Exit code, for `EXIT`.
+    pub code: i32,
+}
+
+/// A long-lived process started with [`Host::spawn`]. Implemented by the host.
+#[sabi_trait]
+pub trait Process: Send + Sync {
+    /// Writes to the process's stdin.
+    fn write(&self, data: RSlice<'_, u8>) -> RResult<(), PluginError>;
+
+    /// The next event, waiting at most `timeout_ms` milliseconds (negative: no limit).
+    /// After `EXIT`, every call returns `EXIT` again.
+    fn next_event(&self, timeout_ms: i64) -> RResult<ProcessEvent, PluginError>;
+
+    /// Sends `signal` to the process's group (e.g. SIGINT to interrupt a REPL).
+    fn signal(&self, signal: i32) -> RResult<(), PluginError>;
+
+    /// The process id.
+    fn pid(&self) -> i32;
+
+    /// Ends the process group: SIGTERM, then SIGKILL, and waits for the exit.
+    #[sabi(last_prefix_field)]
+    fn terminate(&self);
+}
+
+/// A session process as plugins receive it.
+pub type ProcessBox = Process_TO<'static, RBox<()>>;
 
 /// A language runner. Implemented by plugins (through [`crate::sdk::Kernel`]); called by the
 /// host. Task methods run one at a time on the host's task thread; `complete` and `interrupt`
@@ -98,6 +167,10 @@ pub trait Runner: Send + Sync {
     /// The host is shutting down: stop background work and child sessions.
     #[sabi(last_prefix_field)]
     fn shutdown(&self);
+
+    /// Since 1.1: an `event` op from the agent, as JSON `{"type": ..., "data": ...}` (for
+    /// example `{"type": "oom"}`). Plugins built against 1.0 ignore events (this default).
+    fn on_event(&self, _event_json: RStr<'_>) {}
 }
 
 /// The host object as plugins receive it.
@@ -119,6 +192,11 @@ pub struct KernelPlugin {
     #[sabi(last_prefix_field)]
     pub new_runner:
         extern "C" fn(config_json: RStr<'_>, host: HostBox) -> RResult<RunnerBox, PluginError>,
+
+    /// Since 1.1: the plugin's self-test samples, a JSON array of [`crate::Sample`]. Absent
+    /// in plugins built against 1.0 (the accessor returns `None`).
+    #[sabi(missing_field(option))]
+    pub samples: extern "C" fn() -> RString,
 }
 
 impl RootModule for KernelPluginRef {

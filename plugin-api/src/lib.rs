@@ -83,12 +83,31 @@
 //! - Panics are caught by the SDK and reported as errors; the host then replaces the runner.
 //! - Log with [`sdk::HostHandle::warn`] and friends: warnings and errors reach the user.
 //!
+//! ## Session processes
+//!
+//! Since 1.2, [`sdk::HostHandle::spawn`] starts a long-lived process (an interpreter session
+//! for a stateful query mode) whose stdin, stdout and stderr the plugin drives itself, while the
+//! host still owns its process group and terminates it at shutdown.
+//!
+//! ## Self-tests
+//!
+//! Implement [`sdk::Kernel::samples`] to declare hello-world style [`Sample`]s (files to
+//! create, ops to send, expected stdout and exit code). `krunner plugins test <lang>` runs them
+//! over the real protocol, and image builds can run it to catch a broken toolchain early.
+//!
 //! ## Versioning
 //!
-//! The ABI is versioned by this crate's version. Within 1.x, plugins built against any 1.y keep
-//! loading in a host built against any 1.z: the host checks layouts in the compatible
+//! The ABI is versioned by this crate's version (1.2.0; 1.1 added the root-module `samples`
+//! entry, `Runner::on_event` and `Host::host_info`; 1.2 added `Host::spawn` and `Process`). Within 1.x, plugins built against any 1.y
+//! keep loading in a host built against any 1.z: the host checks layouts in the compatible
 //! direction, fields appended later read as absent, and methods appended later fall back to
-//! their defaults. A 2.0 would be a new, incompatible ABI.
+//! their defaults. A plugin that relies on something newer than the host may offer sets
+//! [`PluginInfo::min_api_minor`] and is then refused by older hosts with a clear message.
+//! A 2.0 would be a new, incompatible ABI.
+//!
+//! Rules for evolving 1.x: append root-module fields after the `last_prefix_field` marker
+//! (with `missing_field(option)`), append trait methods with default bodies, add error-code
+//! and log-level constants, add optional JSON fields. Anything else needs 2.0.
 
 pub mod abi;
 pub mod error;
@@ -100,13 +119,13 @@ pub use abi_stable;
 pub use serde_json;
 
 pub use abi::{
-    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, RunnerBox, Runner_TO, API_VERSION,
-    ENTRY_SYMBOL,
+    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox, ProcessEvent,
+    Process_TO, RunnerBox, Runner_TO, API_VERSION, ENTRY_SYMBOL,
 };
 pub use error::{ErrorCode, PluginError};
 pub use payload::{
     capability, output, CaptureOutput, Command, CompletionRequest, PluginInfo, RunSpec,
-    RunnerConfig, ServiceCommand, ServiceRequest,
+    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
 /// Exports a [`sdk::Kernel`] implementation as the plugin's root module.

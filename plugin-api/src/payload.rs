@@ -156,7 +156,34 @@ impl RunSpec {
     }
 }
 
-/// The result of [`crate::host::Host::capture`]: output is collected, not streamed.
+/// A self-test a plugin declares: files to create, the ops to send, and what must come back.
+/// `krunner plugins test <lang>` runs every sample over the real protocol.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct Sample {
+    /// A short name, e.g. `hello-batch`.
+    pub name: String,
+    /// Files (relative path → content) created in a fresh working directory first.
+    pub files: BTreeMap<String, String>,
+    /// A `code` op (query mode). When set, the batch fields are ignored.
+    pub code: Option<String>,
+    /// The `clean` command (batch mode).
+    pub clean: Option<String>,
+    /// The `build` command (batch mode).
+    pub build: Option<String>,
+    /// The `exec` command (batch mode).
+    pub exec: Option<String>,
+    /// Input lines answered, in order, when the runner asks for input.
+    pub input: Vec<String>,
+    /// The exact standard output expected from the last task.
+    pub expect_stdout: Option<String>,
+    /// The exit code expected from the last task.
+    pub expect_exit: i32,
+    /// A program the sample needs; the sample is skipped (and says so) when it is missing.
+    pub requires: Option<String>,
+}
+
+/// The result of [`crate::abi::Host::capture`]: output is collected, not streamed.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct CaptureOutput {

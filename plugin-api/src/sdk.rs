@@ -16,13 +16,13 @@ use abi_stable::{
 };
 
 use crate::abi::{
-    HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, Runner, RunnerBox, Runner_TO,
-    API_VERSION,
+    EventKind, HostBox, Host_TO, KernelPlugin, KernelPluginRef, LogLevel, ProcessBox, Runner,
+    RunnerBox, Runner_TO, API_VERSION,
 };
 use crate::error::{ErrorCode, PluginError};
 use crate::payload::{
-    output, CaptureOutput, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, ServiceCommand,
-    ServiceRequest,
+    output, CaptureOutput, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, Sample,
+    ServiceCommand, ServiceRequest,
 };
 
 /// Result type of plugin methods.
@@ -78,6 +78,14 @@ pub trait Kernel: Sized + Send + Sync + 'static {
 
     /// Called once when the host shuts down.
     fn shutdown(&self) {}
+
+    /// An `event` from the agent (for example an out-of-memory notice).
+    fn on_event(&self, _event: &serde_json::Value) {}
+
+    /// Self-tests for `krunner plugins test`: hello-world in batch and query mode, say.
+    fn samples() -> Vec<Sample> {
+        Vec::new()
+    }
 }
 
 /// The host's callbacks, as plugin authors use them. Cheap to clone and usable from any thread.
@@ -182,6 +190,18 @@ impl HostHandle {
         self.0.interrupted()
     }
 
+    /// Starts a long-lived session process (needs a host with plugin-api 1.2).
+    pub fn spawn(&self, spec: &RunSpec) -> Result<SessionProcess> {
+        let json = serde_json::to_string(spec)?;
+        let process = self.0.spawn(RStr::from(json.as_str())).into_result()?;
+        Ok(SessionProcess(process))
+    }
+
+    /// The host's versions (`{}` from hosts older than plugin-api 1.1).
+    pub fn host_info(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.host_info().as_str()).unwrap_or_default()
+    }
+
     /// The child environment the host uses for subprocesses.
     pub fn child_env(&self) -> BTreeMap<String, String> {
         serde_json::from_str(self.0.child_env().as_str()).unwrap_or_default()
@@ -195,6 +215,56 @@ impl HostHandle {
     }
 }
 
+/// An event from a [`SessionProcess`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes from its stdout.
+    Stdout(Vec<u8>),
+    /// Bytes from its stderr.
+    Stderr(Vec<u8>),
+    /// It exited with this code (shell convention: 128+N after signal N).
+    Exit(i32),
+    /// Nothing happened within the timeout.
+    Timeout,
+}
+
+/// A long-lived process started by the host for the plugin ([`HostHandle::spawn`]).
+pub struct SessionProcess(ProcessBox);
+
+impl SessionProcess {
+    /// Writes to its stdin.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        self.0.write(data.into()).into_result()
+    }
+
+    /// Waits for the next event (`None`: no limit).
+    pub fn next_event(&self, timeout: Option<std::time::Duration>) -> Result<Event> {
+        let ms = timeout.map_or(-1, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+        let ev = self.0.next_event(ms).into_result()?;
+        Ok(match ev.kind {
+            EventKind::STDOUT => Event::Stdout(ev.data.into_vec()),
+            EventKind::STDERR => Event::Stderr(ev.data.into_vec()),
+            EventKind::EXIT => Event::Exit(ev.code),
+            _ => Event::Timeout,
+        })
+    }
+
+    /// Signals its process group.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        self.0.signal(signal).into_result()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> i32 {
+        self.0.pid()
+    }
+
+    /// Ends it (SIGTERM, then SIGKILL) and waits.
+    pub fn terminate(&self) {
+        self.0.terminate();
+    }
+}
+
 /// Builds the root module for `K`. Used by [`crate::export_plugin!`]; not called directly.
 #[doc(hidden)]
 pub fn root_module<K: Kernel>() -> KernelPluginRef {
@@ -202,6 +272,7 @@ pub fn root_module<K: Kernel>() -> KernelPluginRef {
     KernelPlugin {
         info: info_shim::<K>,
         new_runner: new_runner_shim::<K>,
+        samples: samples_shim::<K>,
     }
     .leak_into_prefix()
 }
@@ -225,6 +296,11 @@ pub fn info_json<K: Kernel>(panic_unwind: bool) -> RString {
 
 extern "C" fn info_shim<K: Kernel>() -> RString {
     info_json::<K>(cfg!(panic = "unwind"))
+}
+
+extern "C" fn samples_shim<K: Kernel>() -> RString {
+    let samples = guard(|| Ok(K::samples())).unwrap_or_default();
+    RString::from(serde_json::to_string(&samples).unwrap_or_else(|_| "[]".into()))
 }
 
 extern "C" fn new_runner_shim<K: Kernel>(
@@ -307,6 +383,14 @@ impl<K: Kernel> Runner for Adapter<K> {
     fn shutdown(&self) {
         let _ = guard(|| {
             self.0.shutdown();
+            Ok(())
+        });
+    }
+
+    fn on_event(&self, event_json: RStr<'_>) {
+        let _ = guard(|| {
+            let event: serde_json::Value = serde_json::from_str(event_json.as_str())?;
+            self.0.on_event(&event);
             Ok(())
         });
     }

@@ -23,7 +23,25 @@ pub struct Artifacts {
 }
 
 /// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 4] = ["kernel-c", "kernel-cpp", "kernel-app", "kernel-panicky"];
+const PLUGIN_PACKAGES: [&str; 17] = [
+    "kernel-c",
+    "kernel-cpp",
+    "kernel-app",
+    "kernel-python",
+    "kernel-panicky",
+    "kernel-golang",
+    "kernel-rust",
+    "kernel-java",
+    "kernel-haskell",
+    "kernel-julia",
+    "kernel-lua",
+    "kernel-nodejs",
+    "kernel-octave",
+    "kernel-php",
+    "kernel-r",
+    "kernel-scheme",
+    "kernel-git",
+];
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.
 pub fn artifacts() -> &'static Artifacts {
@@ -103,6 +121,93 @@ fn build() -> Result<Artifacts, String> {
         krunner,
         plugin_dir,
     })
+}
+
+/// Builds a plugin crate that lives outside the workspace (the template, the frozen-ABI
+/// fixtures) with cargo, sharing the workspace's target directory, and returns its `.so`.
+pub fn build_external_plugin(manifest: &Path) -> PathBuf {
+    let art = artifacts();
+    // target/<profile>/krunner → target/external: a separate target directory, so these
+    // plugins never land next to krunner (where the executable-directory search finds them).
+    let target = art
+        .krunner
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("external");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--message-format=json-render-diagnostics");
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let output = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building {} failed",
+        manifest.display()
+    );
+    output
+        .stdout
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|x| x == "cdylib"))
+        })
+        .find_map(|m| m["filenames"][0].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no cdylib for {}", manifest.display()))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `krunner` with `args`; returns (exit code, stdout, stderr).
+pub fn krunner(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(&artifacts().krunner)
+        .args(args)
+        .env_remove("KRUNNER_PLUGIN_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run krunner");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether a tool the test needs is present. When it is not, the test is skipped with a
+/// message naming it — unless `KRUNNER_REQUIRE_TOOLCHAINS=1` (set in CI), where that fails.
+pub fn require(tool: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("KRUNNER_REQUIRE_TOOLCHAINS").as_deref() == Ok("1") {
+        panic!("{tool} is required (KRUNNER_REQUIRE_TOOLCHAINS=1) but missing");
+    }
+    eprintln!("SKIPPED: {tool} is not installed");
+    false
+}
+
+/// Whether `python3` can import `module`.
+pub fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A free TCP port on loopback.
@@ -209,6 +314,34 @@ pub struct Options {
     pub environ: Option<String>,
     /// Files to create in the working directory before start.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files to create in the config directory before start (e.g. `intrinsic-ports.json`).
+    pub config_files: Vec<(String, Vec<u8>)>,
+    /// Run the runner as this (uid, gid), as in a container; the working and config
+    /// directories are handed to that user. Needs root.
+    pub user: Option<(u32, u32)>,
+}
+
+/// A copy of the krunner executable that any user can run (the build directory may be
+/// private to root).
+fn shared_krunner() -> PathBuf {
+    static SHARED: OnceLock<PathBuf> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let art = artifacts();
+            let copy = art.plugin_dir.join("krunner");
+            std::fs::copy(&art.krunner, &copy).expect("copy krunner");
+            copy
+        })
+        .clone()
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read_dir").flatten() {
+            chown_tree(&entry.path(), uid, gid);
+        }
+    }
 }
 
 /// A running krunner with a connected client.
@@ -246,9 +379,26 @@ impl Runner {
             if let Some(environ) = &opts.environ {
                 std::fs::write(config.path().join("environ.txt"), environ).expect("environ");
             }
+            for (name, content) in &opts.config_files {
+                let path = config.path().join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("mkdir");
+                }
+                std::fs::write(path, content).expect("write config file");
+            }
             let (pin, pout) = (free_port(), free_port());
             let log = std::fs::File::create(config.path().join("runner.log")).expect("log");
-            let mut cmd = Command::new(&art.krunner);
+            let mut cmd = match opts.user {
+                Some((uid, gid)) => {
+                    chown_tree(work.path(), uid, gid);
+                    chown_tree(config.path(), uid, gid);
+                    let mut cmd = Command::new(shared_krunner());
+                    std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+                    std::os::unix::process::CommandExt::gid(&mut cmd, gid);
+                    cmd
+                }
+                None => Command::new(&art.krunner),
+            };
             cmd.arg("--plugin-dir")
                 .arg(&art.plugin_dir)
                 .arg("--bind-address")
@@ -385,12 +535,18 @@ impl Runner {
         self.until_finished(Duration::from_secs(60))
     }
 
-    /// Sends `status` and returns `started_at` from the msgpack reply.
+    /// Sends `status` and returns `started_at` from the msgpack reply. Log lines the runner
+    /// printed on its own (`stderr`) may come first; anything else is an error.
     pub fn status(&self) -> f64 {
         self.send("status", b"");
-        let m = self.expect(Duration::from_secs(5));
-        assert_eq!(m.kind, "status");
-        decode_status(&m.payload)
+        loop {
+            let m = self.expect(Duration::from_secs(5));
+            if m.kind == "stderr" {
+                continue;
+            }
+            assert_eq!(m.kind, "status");
+            return decode_status(&m.payload);
+        }
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.

@@ -141,6 +141,14 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
+    /// The plugin's declared samples; `None` for plugins built against plugin-api 1.0, which
+    /// has no samples entry point.
+    pub fn samples(&self) -> Option<Result<Vec<krunner_plugin_api::Sample>, String>> {
+        let samples = self.module.samples()?;
+        let json = samples();
+        Some(serde_json::from_str(json.as_str()).map_err(|e| format!("invalid samples: {e}")))
+    }
+
     /// Creates a runner.
     pub fn new_runner(
         &self,
@@ -321,24 +329,60 @@ fn classify(path: &Path, err: LibraryError) -> LoadError {
     }
 }
 
-/// The few lines of an abi_stable layout report that say what differs.
+/// The few lines of an abi_stable layout report that say what differs: each `Error:` with
+/// the nearest type named before it and the expected/found values after it.
 pub fn summarize_layout_error(full: &str) -> String {
-    let lines: Vec<&str> = full
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            l.starts_with("Error:") || l.starts_with("Expected:") || l.starts_with("Found:")
-        })
-        .take(6)
-        .collect();
-    if lines.is_empty() {
-        full.lines().take(3).collect::<Vec<_>>().join(" / ")
-    } else {
-        lines.join(" / ")
+    let lines: Vec<&str> = full.lines().map(str::trim).collect();
+    let value_after = |from: usize, label: &str| -> Option<String> {
+        let at = (from..lines.len().min(from + 8)).find(|&k| lines[k].starts_with(label))?;
+        let inline = lines[at][label.len()..].trim();
+        if !inline.is_empty() {
+            return Some(inline.to_owned());
+        }
+        lines.get(at + 1).map(|v| (*v).to_owned())
+    };
+    let mut found: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(error) = line.strip_prefix("Error:") else {
+            continue;
+        };
+        let ty = lines[..i]
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("type:"))
+            .unwrap_or("?");
+        let mut item = format!("{} in {ty}", error.trim());
+        if let (Some(e), Some(f)) = (value_after(i, "Expected:"), value_after(i, "Found:")) {
+            item.push_str(&format!(" (expected {e}, found {f})"));
+        }
+        if !found.contains(&item) {
+            found.push(item);
+        }
     }
+    if found.is_empty() {
+        return lines
+            .iter()
+            .take(3)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" / ");
+    }
+    found.truncate(3);
+    found.join("; ")
 }
 
 impl LoadError {
+    /// Whether the failure means "built for another ABI" rather than "broken file".
+    pub fn is_incompatible(&self) -> bool {
+        matches!(
+            self,
+            LoadError::MajorMismatch { .. }
+                | LoadError::NeedsNewerHost { .. }
+                | LoadError::Layout { .. }
+                | LoadError::AbiStable { .. }
+        )
+    }
+
     /// The full abi_stable report for layout errors (for `--verbose`).
     pub fn details(&self) -> Option<&str> {
         match self {

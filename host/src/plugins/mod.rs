@@ -4,6 +4,8 @@
 pub mod list;
 pub mod load;
 pub mod preflight;
+pub mod probe;
+pub mod samples;
 pub mod search;
 
 pub use load::{load, LoadError, Plugin};

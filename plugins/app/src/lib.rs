@@ -3,7 +3,7 @@
 //! there is no query mode.
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
-use krunner_plugin_api::{capability, PluginInfo, RunnerConfig};
+use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
 
 /// The plugin.
 pub struct AppKernel {
@@ -20,6 +20,24 @@ impl Kernel for AppKernel {
                 .into(),
             ..PluginInfo::default()
         }
+    }
+
+    fn samples() -> Vec<Sample> {
+        vec![
+            Sample {
+                name: "explicit-exec".into(),
+                exec: Some("echo hello, world".into()),
+                expect_stdout: Some("hello, world\n".into()),
+                ..Sample::default()
+            },
+            Sample {
+                name: "no-query-mode".into(),
+                code: Some("print('hi')".into()),
+                expect_stdout: Some(String::new()),
+                expect_exit: 127,
+                ..Sample::default()
+            },
+        ]
     }
 
     fn new(_config: RunnerConfig, host: HostHandle) -> Result<Self> {

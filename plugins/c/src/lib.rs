@@ -8,5 +8,6 @@ krunner_cfamily::cfamily_plugin!(
         main_file: "main.c",
         extensions: &["c"],
         description: "C: build *.c into ./main with gcc; snippets compiled privately",
+        hello: "#include <stdio.h>\nint main(void) { printf(\"hello, world\\n\"); return 0; }\n",
     }
 );

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
 use krunner_plugin_api::util::find_sources;
-use krunner_plugin_api::{capability, PluginInfo, RunSpec, RunnerConfig};
+use krunner_plugin_api::{capability, PluginInfo, RunSpec, RunnerConfig, Sample};
 
 /// Libraries every program is linked with (as the original runner did).
 pub const LINK_FLAGS: [&str; 4] = ["-lrt", "-lm", "-pthread", "-ldl"];
@@ -28,6 +28,8 @@ pub struct Flavor {
     pub extensions: &'static [&'static str],
     /// One line for `plugins list`.
     pub description: &'static str,
+    /// A program that prints `hello, world` (for the plugin's samples).
+    pub hello: &'static str,
 }
 
 /// A C-family runner.
@@ -48,6 +50,29 @@ impl CFamily {
             default_runtime: Some(flavor.compiler.into()),
             ..PluginInfo::default()
         }
+    }
+
+    /// Self-tests: hello-world built with the heuristics, and as a snippet.
+    pub fn samples(flavor: &Flavor) -> Vec<Sample> {
+        let expect = Some("hello, world\n".to_owned());
+        vec![
+            Sample {
+                name: "hello-batch".into(),
+                files: [(flavor.main_file.to_owned(), flavor.hello.to_owned())].into(),
+                build: Some("*".into()),
+                exec: Some("*".into()),
+                expect_stdout: expect.clone(),
+                requires: Some(flavor.compiler.into()),
+                ..Sample::default()
+            },
+            Sample {
+                name: "hello-query".into(),
+                code: Some(flavor.hello.to_owned()),
+                expect_stdout: expect,
+                requires: Some(flavor.compiler.into()),
+                ..Sample::default()
+            },
+        ]
     }
 
     /// A runner using `config.runtime_path` as the compiler when given.
@@ -162,6 +187,10 @@ macro_rules! cfamily_plugin {
 
             fn query(&self, code: &str) -> krunner_plugin_api::sdk::Result<i32> {
                 self.0.query(code)
+            }
+
+            fn samples() -> Vec<krunner_plugin_api::Sample> {
+                $crate::CFamily::samples(&FLAVOR)
             }
         }
 

@@ -9,5 +9,6 @@ krunner_cfamily::cfamily_plugin!(
         main_file: "main.cpp",
         extensions: &["cpp", "cc", "cxx"],
         description: "C++: build *.cpp into ./main with g++; snippets compiled privately",
+        hello: "#include <iostream>\nint main() { std::cout << \"hello, world\" << std::endl; }\n",
     }
 );

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use krunner_tests::{Message, Options, Outcome, Runner};
 
-/// Whether `tool` is on PATH; prints why the calling test is skipped when it is not.
+/// Whether `tool` is on PATH. When it is not, the calling test is skipped with a message
+/// naming the test and the tool (or fails, under `KRUNNER_REQUIRE_TOOLCHAINS=1`).
 fn have(tool: &str, test: &str) -> bool {
     let found = std::process::Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -16,10 +17,9 @@ fn have(tool: &str, test: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        println!("SKIPPED {test}: `{tool}` is not installed");
-        eprintln!("SKIPPED {test}: `{tool}` is not installed");
+        eprintln!("{test} needs `{tool}`");
     }
-    found
+    krunner_tests::require(tool, found)
 }
 
 fn with_files(files: &[(&str, &str)]) -> Options {

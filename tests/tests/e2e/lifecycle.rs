@@ -88,7 +88,10 @@ fn missing_language_lists_what_exists() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("libkernel_cobol.so"), "{err}");
-    assert!(err.contains("c, cpp"), "{err}");
+    assert!(
+        err.contains("languages found: app, ") && err.contains(", cpp,"),
+        "{err}"
+    );
     assert!(err.contains(&art.plugin_dir.display().to_string()), "{err}");
 }
 

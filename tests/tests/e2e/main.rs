@@ -4,12 +4,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+mod ecosystem;
 mod input;
+mod languages;
 mod lifecycle;
+mod nodejs_repl;
 mod plugins;
 mod processes;
 mod protocol;
+mod python;
 mod query;
+mod services;
 
 use std::time::Duration;
 

@@ -1,0 +1,161 @@
+//! `krunner plugins test <lang>`: runs the samples a plugin declares (hello-world in batch and
+//! query mode, say) against a private runner over the real protocol, and reports each one.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use krunner_plugin_api::Sample;
+
+use super::list::file_of;
+use super::probe::{self, Status};
+use crate::client::{start_runner, StartOptions};
+
+/// Outcome of one sample.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It passed.
+    Pass,
+    /// It failed, with why.
+    Fail(String),
+    /// It could not run here, with why.
+    Skip(String),
+}
+
+/// Runs every sample of `language`; prints one line per sample and a summary. Returns whether
+/// all ran samples passed and there was at least one.
+pub fn run(language: &str, plugin_dirs: &[PathBuf]) -> bool {
+    let file = match file_of(language, plugin_dirs) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("krunner: {e}");
+            return false;
+        }
+    };
+    let report = probe::in_child(&file);
+    if report.status != Status::Ok {
+        eprintln!("krunner: {}", report.reason);
+        return false;
+    }
+    let Some(samples) = report.samples.filter(|s| !s.is_empty()) else {
+        eprintln!("krunner: the {language} plugin declares no samples");
+        return false;
+    };
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for sample in &samples {
+        let verdict = run_one(language, plugin_dirs, sample);
+        match &verdict {
+            Verdict::Pass => {
+                passed += 1;
+                println!("PASS {language}/{}", sample.name);
+            }
+            Verdict::Fail(why) => {
+                failed += 1;
+                println!("FAIL {language}/{}: {why}", sample.name);
+            }
+            Verdict::Skip(why) => {
+                skipped += 1;
+                println!("SKIP {language}/{}: {why}", sample.name);
+            }
+        }
+    }
+    println!("{language}: {passed} passed, {failed} failed, {skipped} skipped");
+    failed == 0 && passed > 0
+}
+
+fn run_one(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> Verdict {
+    if let Some(program) = &sample.requires {
+        let path = std::env::var("PATH").unwrap_or_default();
+        if krunner_plugin_api::util::which_in(program, &path).is_none() {
+            return Verdict::Skip(format!("needs `{program}`, which is not installed"));
+        }
+    }
+    match try_run(language, plugin_dirs, sample) {
+        Ok(v) => v,
+        Err(e) => Verdict::Fail(format!("{e:#}")),
+    }
+}
+
+fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::Result<Verdict> {
+    let dir = krunner_plugin_api::sdk::TempDir::new("sample")
+        .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+    for (name, content) in &sample.files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, content)?;
+    }
+    let runner = start_runner(&StartOptions {
+        plugin_dirs: plugin_dirs.to_vec(),
+        language: language.to_owned(),
+        cwd: Some(dir.path().to_path_buf()),
+        ..StartOptions::default()
+    })?;
+    let ops: Vec<(&str, &String)> = match &sample.code {
+        Some(code) => vec![("code", code)],
+        None => [
+            ("clean", &sample.clean),
+            ("build", &sample.build),
+            ("exec", &sample.exec),
+        ]
+        .into_iter()
+        .filter_map(|(op, cmd)| cmd.as_ref().map(|c| (op, c)))
+        .collect(),
+    };
+    if ops.is_empty() {
+        return Ok(Verdict::Fail("the sample sends no op".into()));
+    }
+    for (op, payload) in &ops {
+        runner.conn.send(op, payload.as_bytes())?;
+    }
+    let mut inputs = sample.input.iter();
+    let mut remaining = ops.len();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut exit = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while remaining > 0 {
+        if Instant::now() > deadline {
+            return Ok(Verdict::Fail("no answer within 120 s".into()));
+        }
+        let Some((kind, payload)) = runner.conn.recv(Duration::from_millis(100))? else {
+            continue;
+        };
+        match kind.as_str() {
+            "stdout" if remaining == 1 => stdout.extend_from_slice(&payload),
+            "stderr" => stderr.extend_from_slice(&payload),
+            "waiting-input" => {
+                let line = inputs.next().cloned().unwrap_or_default();
+                runner.conn.send("input", line.as_bytes())?;
+            }
+            "finished" | "build-finished" | "clean-finished" => {
+                remaining -= 1;
+                let value: serde_json::Value = serde_json::from_slice(&payload)?;
+                exit = value["exitCode"].as_i64();
+                if remaining > 0 && exit != Some(0) {
+                    return Ok(Verdict::Fail(format!(
+                        "{kind} with exit code {exit:?}; stderr: {}",
+                        String::from_utf8_lossy(&stderr).trim()
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    if exit != Some(i64::from(sample.expect_exit)) {
+        return Ok(Verdict::Fail(format!(
+            "exit code {exit:?}, expected {}; stderr: {}",
+            sample.expect_exit,
+            String::from_utf8_lossy(&stderr).trim()
+        )));
+    }
+    if let Some(expected) = &sample.expect_stdout {
+        if &stdout != expected {
+            return Ok(Verdict::Fail(format!(
+                "stdout {stdout:?}, expected {expected:?}"
+            )));
+        }
+    }
+    Ok(Verdict::Pass)
+}

@@ -1,0 +1,425 @@
+//! Prestart actions of service definitions (`write_file`, `write_tempfile`, `mkdir`,
+//! `run_command`, `log`), run in order before every start.
+//!
+//! They keep upstream's observable behaviour (arguments are `str.format_map` templates,
+//! `write_file` adds a newline per line and defaults to mode 644, `write_tempfile` writes lines
+//! as given into a `.py` file and returns its path, `run_command` returns `{"out", "err"}`) and
+//! fix its bugs: `append: true` appends instead of truncating, `run_command` gets the session's
+//! child environment, and `log` accepts the documented `body` as well as `message`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::definition::{ActionSpec, DefinitionError};
+use super::interpolate::{self, Style, Variables};
+
+/// Runs `actions` in order, storing each `ref`'d result in `vars`. A `run_command` still
+/// running after `timeout` is killed (a start must always be answered).
+pub fn run_all(
+    actions: &[ActionSpec],
+    vars: &mut Variables,
+    env: &BTreeMap<String, String>,
+    cwd: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<(), DefinitionError> {
+    for action in actions {
+        let result = run(action, vars, env, cwd, timeout)?;
+        if let Some(name) = &action.r#ref {
+            vars.insert(name.clone(), result);
+        }
+    }
+    Ok(())
+}
+
+fn invalid(msg: impl Into<String>) -> DefinitionError {
+    DefinitionError::Invalid(msg.into())
+}
+
+struct Args<'a> {
+    action: &'a str,
+    args: &'a Map<String, Value>,
+    vars: &'a Variables,
+}
+
+impl Args<'_> {
+    fn template(&self, value: &Value) -> Result<String, DefinitionError> {
+        Ok(interpolate::interpolate(
+            &interpolate::to_str(value),
+            self.vars,
+            Style::Format,
+        )?)
+    }
+
+    fn string(&self, key: &str) -> Result<String, DefinitionError> {
+        let value = self
+            .args
+            .get(key)
+            .ok_or_else(|| invalid(format!("action {} needs the argument {key:?}", self.action)))?;
+        self.template(value)
+    }
+
+    fn lines(&self, key: &str) -> Result<Vec<String>, DefinitionError> {
+        match self.args.get(key) {
+            Some(Value::Array(items)) => items.iter().map(|v| self.template(v)).collect(),
+            Some(Value::String(s)) => Ok(vec![self.template(&Value::String(s.clone()))?]),
+            Some(_) => Err(invalid(format!(
+                "action {}: {key:?} must be a list of strings",
+                self.action
+            ))),
+            None => Err(invalid(format!(
+                "action {} needs the argument {key:?}",
+                self.action
+            ))),
+        }
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, DefinitionError> {
+        match self.args.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(invalid(format!(
+                "action {}: {key:?} must be true or false, not {other}",
+                self.action
+            ))),
+        }
+    }
+
+    fn mode(&self) -> Result<u32, DefinitionError> {
+        let text = match self.args.get("mode") {
+            None | Some(Value::Null) => "644".to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "action {}: mode must be an octal string, not {other}",
+                    self.action
+                )))
+            }
+        };
+        u32::from_str_radix(text.trim(), 8)
+            .map_err(|_| invalid(format!("action {}: invalid mode {text:?}", self.action)))
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), DefinitionError> {
+        match self.args.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(invalid(format!(
+                "action {} got an unexpected argument {k:?}",
+                self.action
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn io_error(action: &str, what: &str, e: std::io::Error) -> DefinitionError {
+    invalid(format!("action {action}: {what}: {e}"))
+}
+
+fn run(
+    spec: &ActionSpec,
+    vars: &Variables,
+    env: &BTreeMap<String, String>,
+    cwd: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<Value, DefinitionError> {
+    let a = Args {
+        action: &spec.action,
+        args: &spec.args,
+        vars,
+    };
+    match spec.action.as_str() {
+        "write_file" => {
+            a.only(&["filename", "body", "mode", "append"])?;
+            let filename = a.string("filename")?;
+            let body = a.lines("body")?;
+            let mode = a.mode()?;
+            let append = a.flag("append")?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .mode(mode)
+                .open(&filename)
+                .map_err(|e| io_error("write_file", &filename, e))?;
+            for line in body {
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
+                    .map_err(|e| io_error("write_file", &filename, e))?;
+            }
+            std::fs::set_permissions(&filename, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io_error("write_file", &filename, e))?;
+            Ok(Value::Null)
+        }
+        "write_tempfile" => {
+            a.only(&["body", "mode"])?;
+            let body = a.lines("body")?;
+            let mode = a.mode()?;
+            let path = tempfile_path();
+            let mut file = std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
+            for line in body {
+                file.write_all(line.as_bytes())
+                    .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
+            Ok(Value::String(path.display().to_string()))
+        }
+        "mkdir" => {
+            a.only(&["path"])?;
+            let path = a.string("path")?;
+            std::fs::create_dir_all(&path).map_err(|e| io_error("mkdir", &path, e))?;
+            Ok(Value::Null)
+        }
+        "run_command" => {
+            a.only(&["command", "echo"])?;
+            let argv = a.lines("command")?;
+            let echo = a.flag("echo")?;
+            let Some((program, rest)) = argv.split_first() else {
+                return Err(invalid("action run_command: the command is empty"));
+            };
+            let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+            let program = krunner_plugin_api::util::which_in(program, path)
+                .unwrap_or_else(|| PathBuf::from(program));
+            let mut command = Command::new(&program);
+            command
+                .args(rest)
+                .env_clear()
+                .envs(env)
+                .stdin(Stdio::null())
+                .process_group(0);
+            if let Some(dir) = cwd {
+                command.current_dir(dir);
+            }
+            let shown = program.display().to_string();
+            let output = output_within(command, timeout)
+                .map_err(|e| io_error("run_command", &shown, e))?;
+            if echo {
+                let _ = std::io::stdout().write_all(&output.stdout);
+                let _ = std::io::stderr().write_all(&output.stderr);
+            }
+            if !output.status.success() {
+                tracing::info!(
+                    "prestart command {} exited with {}",
+                    program.display(),
+                    output.status
+                );
+            }
+            let mut result = Map::new();
+            result.insert(
+                "out".into(),
+                String::from_utf8_lossy(&output.stdout).into_owned().into(),
+            );
+            result.insert(
+                "err".into(),
+                String::from_utf8_lossy(&output.stderr).into_owned().into(),
+            );
+            Ok(Value::Object(result))
+        }
+        "log" => {
+            a.only(&["message", "body", "debug"])?;
+            let message = if a.args.contains_key("message") {
+                a.string("message")?
+            } else {
+                a.string("body")?
+            };
+            if a.flag("debug")? {
+                tracing::debug!("{message}");
+            } else {
+                tracing::info!("{message}");
+            }
+            Ok(Value::Null)
+        }
+        other => Err(invalid(format!(
+            "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
+        ))),
+    }
+}
+
+/// Runs `command` to completion, collecting its output; kills its process group and fails if
+/// it is still running after `timeout`.
+fn output_within(mut command: Command, timeout: Duration) -> std::io::Result<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let pgid = i32::try_from(child.id()).unwrap_or(0);
+            if pgid > 0 {
+                // SAFETY: killpg has no memory-safety preconditions.
+                unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            }
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("still running after {timeout:?}; killed"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+fn tempfile_path() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("tmp{}{:x}{n}.py", std::process::id(), nanos))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn action(v: Value) -> ActionSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn file_actions_and_refs() {
+        let dir = tempfile_dir();
+        let file = dir.join("sub/conf.txt");
+        let mut vars = Variables::new();
+        vars.insert("ports".into(), json!([1234]));
+        let env: BTreeMap<String, String> = [
+            ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+            ("MARK".to_owned(), "m1".to_owned()),
+        ]
+        .into();
+        let actions = vec![
+            action(
+                json!({"action": "mkdir", "args": {"path": dir.join("sub").display().to_string()}}),
+            ),
+            action(
+                json!({"action": "write_file", "args": {"filename": file.display().to_string(), "body": ["port={ports[0]}", "{{x}}"]}}),
+            ),
+            action(
+                json!({"action": "write_file", "args": {"filename": file.display().to_string(), "body": ["more"], "append": true, "mode": "600"}}),
+            ),
+            action(
+                json!({"action": "write_tempfile", "args": {"body": ["a\n", "b\n"]}, "ref": "tmp"}),
+            ),
+            action(
+                json!({"action": "run_command", "args": {"command": ["sh", "-c", "printf %s \"$MARK\""]}, "ref": "cmd"}),
+            ),
+            action(json!({"action": "log", "args": {"body": "started {ports[0]}"}})),
+        ];
+        run_all(&actions, &mut vars, &env, None, Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "port=1234\n{x}\nmore\n"
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let tmp = vars["tmp"].as_str().unwrap().to_owned();
+        assert!(tmp.ends_with(".py"));
+        assert_eq!(std::fs::read_to_string(&tmp).unwrap(), "a\nb\n");
+        assert_eq!(vars["cmd"]["out"], "m1");
+        let _ = std::fs::remove_file(tmp);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn bad_actions_are_errors() {
+        let mut vars = Variables::new();
+        let env = BTreeMap::new();
+        for a in [
+            json!({"action": "format_disk"}),
+            json!({"action": "mkdir", "args": {}}),
+            json!({"action": "mkdir", "args": {"path": "/tmp/x", "extra": 1}}),
+            json!({"action": "log", "args": {"message": "{undefined}"}}),
+            json!({"action": "run_command", "args": {"command": []}}),
+        ] {
+            let err = run_all(
+                &[action(a.clone())],
+                &mut vars,
+                &env,
+                None,
+                Duration::from_secs(10),
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().starts_with("InvalidServiceDefinition("),
+                "{a}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed() {
+        let env: BTreeMap<String, String> =
+            [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
+        let started = Instant::now();
+        let err = run_all(
+            &[action(
+                json!({"action": "run_command", "args": {"command": ["sleep", "30"]}}),
+            )],
+            &mut Variables::new(),
+            &env,
+            None,
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("still running"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "krunner-actions-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

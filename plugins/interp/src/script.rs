@@ -1,0 +1,162 @@
+//! Plugins for the languages that are "an interpreter and a main file": julia, lua, nodejs,
+//! octave, php, r and scheme differ only in names, command shapes and environment, so each is
+//! a [`Script`] description and one [`crate::script_plugin!`] line.
+//!
+//! - `build *`: nothing to compile; 0 (the host runs `make` itself when there is a Makefile).
+//! - `exec *`: the first main file found, run with the interpreter; 127 naming the files
+//!   looked for when there is none.
+//! - `code`: the snippet is written to a private temporary directory and run from there by
+//!   path, with the session directory as working directory, so it can read the user's files
+//!   but never overwrites any.
+//! - A missing interpreter is reported by name with exit code 127.
+
+use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
+use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+
+use crate::{first_file, Lang};
+
+/// What distinguishes one interpreted language.
+pub struct Script {
+    /// Runner name.
+    pub language: &'static str,
+    /// Interpreter names tried in order when no runtime path is given.
+    pub interpreters: &'static [&'static str],
+    /// Main files `exec *` looks for, in order.
+    pub main_files: &'static [&'static str],
+    /// Extension of the query's temporary file.
+    pub extension: &'static str,
+    /// One line for `plugins list`.
+    pub description: &'static str,
+    /// The argv running `file` with `interpreter`.
+    pub argv: fn(lang: &Lang, interpreter: &str, file: &str) -> Vec<String>,
+    /// Turns a query snippet into a source file.
+    pub prelude: fn(code: &str) -> String,
+    /// Adds the language's environment.
+    pub setup: fn(lang: &mut Lang),
+    /// A program printing `hello, world` (used for the samples).
+    pub hello: &'static str,
+    /// A program that exits with status 3 (a sample checks exit codes come through).
+    pub exit3: &'static str,
+}
+
+/// Runs `file` as `interpreter file`.
+pub fn plain_argv(_lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
+    vec![interpreter.to_owned(), file.to_owned()]
+}
+
+/// Leaves the snippet as it is.
+pub fn no_prelude(code: &str) -> String {
+    code.to_owned()
+}
+
+/// No environment additions.
+pub fn no_setup(_lang: &mut Lang) {}
+
+/// A runner for an interpreted language.
+pub struct ScriptKernel {
+    flavor: &'static Script,
+    lang: Lang,
+}
+
+impl ScriptKernel {
+    /// The plugin description.
+    pub fn info(flavor: &Script, version: &str) -> PluginInfo {
+        PluginInfo {
+            language: flavor.language.into(),
+            plugin_version: version.into(),
+            capabilities: vec![capability::BATCH.into(), capability::QUERY.into()],
+            description: flavor.description.into(),
+            default_runtime: flavor.interpreters.first().map(|s| (*s).to_owned()),
+            ..PluginInfo::default()
+        }
+    }
+
+    /// Self-tests: hello-world as the main file and as a snippet, and an exit code.
+    pub fn samples(flavor: &Script) -> Vec<Sample> {
+        crate::standard_samples(
+            flavor.main_files.first().copied().unwrap_or("main"),
+            flavor.hello,
+            flavor.exit3,
+            flavor.interpreters.first().copied().unwrap_or_default(),
+        )
+    }
+
+    /// A runner using `config.runtime_path` as the interpreter when given.
+    pub fn new(flavor: &'static Script, config: RunnerConfig, host: HostHandle) -> Self {
+        let mut lang = Lang::new(host, config.runtime_path);
+        (flavor.setup)(&mut lang);
+        Self { flavor, lang }
+    }
+
+    /// The language view (environment, lookup).
+    pub fn lang(&self) -> &Lang {
+        &self.lang
+    }
+
+    fn run_file(&self, file: &str) -> Result<i32> {
+        let interpreter = match self.lang.resolve(self.flavor.interpreters) {
+            Ok(i) => i,
+            Err(name) => return Ok(self.lang.missing_tool(&name)),
+        };
+        self.lang
+            .run((self.flavor.argv)(&self.lang, &interpreter, file))
+    }
+
+    /// `exec *`.
+    pub fn execute(&self) -> Result<i32> {
+        match first_file(self.flavor.main_files) {
+            Some(file) => self.run_file(file),
+            None => Ok(self
+                .lang
+                .missing_file("main script", self.flavor.main_files)),
+        }
+    }
+
+    /// `code`.
+    pub fn query(&self, code: &str) -> Result<i32> {
+        let dir = TempDir::new(self.flavor.language)?;
+        let file = dir
+            .path()
+            .join(format!("snippet.{}", self.flavor.extension));
+        std::fs::write(&file, (self.flavor.prelude)(code))?;
+        self.run_file(&file.to_string_lossy())
+    }
+}
+
+/// Defines the plugin type for a [`Script`] flavor and exports it.
+#[macro_export]
+macro_rules! script_plugin {
+    ($ty:ident, $flavor:expr) => {
+        /// The plugin.
+        pub struct $ty($crate::ScriptKernel);
+
+        static FLAVOR: $crate::Script = $flavor;
+
+        impl krunner_plugin_api::sdk::Kernel for $ty {
+            fn info() -> krunner_plugin_api::PluginInfo {
+                $crate::ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
+            }
+
+            fn new(
+                config: krunner_plugin_api::RunnerConfig,
+                host: krunner_plugin_api::sdk::HostHandle,
+            ) -> krunner_plugin_api::sdk::Result<Self> {
+                Ok(Self($crate::ScriptKernel::new(&FLAVOR, config, host)))
+            }
+
+            fn execute(&self) -> krunner_plugin_api::sdk::Result<i32> {
+                self.0.execute()
+            }
+
+            fn query(&self, code: &str) -> krunner_plugin_api::sdk::Result<i32> {
+                self.0.query(code)
+            }
+
+            fn samples() -> Vec<krunner_plugin_api::Sample> {
+                $crate::ScriptKernel::samples(&FLAVOR)
+            }
+        }
+
+        krunner_plugin_api::export_plugin!($ty);
+    };
+}

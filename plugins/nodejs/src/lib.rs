@@ -1,0 +1,129 @@
+//! The `nodejs` runner: `main.js` in batch mode, and a stateful query mode — one long-lived
+//! Node.js process per session (the embedded `driver.js`, started through the host), in which
+//! every `code` op runs in the same global context, so variables, functions and required
+//! modules persist. `interrupt` stops the running snippet (synchronous code through V8's
+//! SIGINT handling, pending promises by abandoning them) and keeps the state; `input(prompt)`
+//! and `password(prompt)` return promises of the user's answer; completion comes from the live
+//! global scope.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use krunner_interp::script::{no_prelude, no_setup, plain_argv, Script, ScriptKernel};
+use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
+use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
+use krunner_repl::{Session, Slot};
+
+const DRIVER: &str = include_str!("driver.js");
+
+static FLAVOR: Script = Script {
+    language: "nodejs",
+    interpreters: &["node", "nodejs"],
+    main_files: &["main.js"],
+    extension: "js",
+    description: "Node.js: main.js, and a stateful query-mode session",
+    argv: plain_argv,
+    prelude: no_prelude,
+    setup: no_setup,
+    hello: "console.log(\"hello, world\");\n",
+    exit3: "process.exit(3);\n",
+};
+
+/// How long a completion may take inside the plugin (the host answers empty after 1 s).
+const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// The nodejs runner.
+pub struct Nodejs {
+    script: ScriptKernel,
+    host: HostHandle,
+    _scratch: TempDir,
+    driver: String,
+    session: Slot,
+}
+
+impl Nodejs {
+    fn session(&self) -> Result<std::result::Result<Arc<Session>, i32>> {
+        let node = match self.script.lang().resolve(FLAVOR.interpreters) {
+            Ok(n) => n,
+            Err(name) => return Ok(Err(self.script.lang().missing_tool(&name))),
+        };
+        let spec = self.script.lang().spec([node, self.driver.clone()]);
+        self.session
+            .get_or_start(|| Session::start(&self.host, &spec, "Node.js"))
+            .map(Ok)
+    }
+}
+
+impl Kernel for Nodejs {
+    fn info() -> PluginInfo {
+        let mut info = ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
+        info.min_api_minor = 2;
+        info.capabilities
+            .extend([capability::COMPLETE.into(), capability::INPUT.into()]);
+        info
+    }
+
+    fn new(config: RunnerConfig, host: HostHandle) -> Result<Self> {
+        let scratch = TempDir::new("nodejs")?;
+        let driver = scratch.path().join("krunner_driver.js");
+        std::fs::write(&driver, DRIVER)?;
+        Ok(Self {
+            script: ScriptKernel::new(&FLAVOR, config, host.clone()),
+            host,
+            driver: driver.display().to_string(),
+            _scratch: scratch,
+            session: Slot::default(),
+        })
+    }
+
+    fn execute(&self) -> Result<i32> {
+        self.script.execute()
+    }
+
+    fn query(&self, code: &str) -> Result<i32> {
+        match self.session()? {
+            Ok(session) => Ok(krunner_repl::query(
+                &self.host,
+                &session,
+                code,
+                "nodejs-kernel",
+                "Node.js",
+            )),
+            Err(missing) => Ok(missing),
+        }
+    }
+
+    fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
+        let Ok(session) = self.session()? else {
+            return Ok(Vec::new());
+        };
+        Ok(session.complete(&serde_json::to_value(request)?, COMPLETE_TIMEOUT))
+    }
+
+    fn interrupt(&self) {
+        if let Some(s) = self.session.current() {
+            s.interrupt();
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Some(s) = self.session.current() {
+            s.terminate();
+        }
+    }
+
+    fn samples() -> Vec<Sample> {
+        let mut samples = ScriptKernel::samples(&FLAVOR);
+        samples.push(Sample {
+            name: "input".into(),
+            code: Some("const name = await input('name? ');\nconsole.log('hi', name);".into()),
+            input: vec!["Ada".into()],
+            expect_stdout: Some("name? hi Ada\n".into()),
+            requires: Some("node".into()),
+            ..Sample::default()
+        });
+        samples
+    }
+}
+
+krunner_plugin_api::export_plugin!(Nodejs);

@@ -1,0 +1,243 @@
+//! The `python` runner.
+//!
+//! - Query mode keeps one interpreter per session (started on first use, replaced when it
+//!   dies), so variables, imports and functions persist across `code` ops. Output streams as it
+//!   is produced, including what C extensions and child processes write to fd 1/2; a trailing
+//!   expression is displayed like IPython; `_repr_html_`/`_repr_png_`/... objects, pandas
+//!   frames and matplotlib figures become `html` and `media` messages; `input()` and `getpass()`
+//!   ask the user; `interrupt` raises KeyboardInterrupt; `exit()` does not end the session.
+//! - Batch mode: `build *` installs a `setup.py`/`pyproject.toml` project with pip, `exec *`
+//!   runs `main.py`.
+//! - Services: the legacy hook knows jupyter, jupyterlab, ipython and tensorboard.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
+use krunner_plugin_api::{
+    capability, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, Sample, ServiceCommand,
+    ServiceRequest,
+};
+
+use krunner_repl::{Session, Slot};
+
+const DRIVER: &str = include_str!("driver.py");
+
+/// How long a completion may take inside the plugin (the host answers empty after 1 s).
+const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// The python runner.
+pub struct Python {
+    host: HostHandle,
+    python: String,
+    scratch: TempDir,
+    driver: String,
+    session: Slot,
+}
+
+impl Python {
+    /// The live session, started if needed.
+    fn session(&self) -> Result<Arc<Session>> {
+        if self.host.which(&self.python).is_none() {
+            return Err(krunner_plugin_api::PluginError::not_found(format!(
+                "{}: command not found (the Python interpreter for this session)",
+                self.python
+            )));
+        }
+        self.session.get_or_start(|| {
+            let spec = RunSpec::argv([self.python.as_str(), "-u", self.driver.as_str()])
+                .env("PYTHONUNBUFFERED", "1")
+                .env("PYTHONIOENCODING", "utf-8");
+            Session::start(&self.host, &spec, "Python")
+        })
+    }
+
+    fn jupyter_config(&self, port: u16) -> Result<String> {
+        let path = self.scratch.path().join(format!("jupyter-{port}.py"));
+        let config = format!(
+            "for app in (c.NotebookApp, c.ServerApp):\n\
+             \x20   app.allow_root = True\n\
+             \x20   app.ip = '0.0.0.0'\n\
+             \x20   app.port = {port}\n\
+             \x20   app.token = ''\n\
+             \x20   app.tornado_settings = {{'ws_ping_interval': 10000}}\n\
+             c.FileContentsManager.delete_to_trash = False\n"
+        );
+        std::fs::write(&path, config)?;
+        Ok(path.display().to_string())
+    }
+}
+
+impl Kernel for Python {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            language: "python".into(),
+            plugin_version: env!("CARGO_PKG_VERSION").into(),
+            min_api_minor: 2,
+            capabilities: vec![
+                capability::BATCH.into(),
+                capability::QUERY.into(),
+                capability::COMPLETE.into(),
+                capability::INPUT.into(),
+                capability::SERVICES.into(),
+            ],
+            description: "Python: persistent query-mode session, main.py, pip projects".into(),
+            default_runtime: Some("python3".into()),
+            ..PluginInfo::default()
+        }
+    }
+
+    fn new(config: RunnerConfig, host: HostHandle) -> Result<Self> {
+        let python = config
+            .runtime_path
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "python3".into());
+        let scratch = TempDir::new("python")?;
+        let driver = scratch.path().join("krunner_driver.py");
+        std::fs::write(&driver, DRIVER)?;
+        Ok(Self {
+            host,
+            python,
+            driver: driver.display().to_string(),
+            scratch,
+            session: Slot::default(),
+        })
+    }
+
+    fn build(&self) -> Result<i32> {
+        if Path::new("setup.py").is_file() || Path::new("pyproject.toml").is_file() {
+            return self.host.run(&RunSpec::argv([
+                self.python.as_str(),
+                "-m",
+                "pip",
+                "install",
+                "--user",
+                "-e",
+                ".",
+            ]));
+        }
+        self.host
+            .info("no setup.py or pyproject.toml: nothing to build");
+        Ok(0)
+    }
+
+    fn execute(&self) -> Result<i32> {
+        if !Path::new("main.py").is_file() {
+            self.host
+                .error("cannot find the main script (main.py); add it or send an exec command");
+            return Ok(127);
+        }
+        self.host
+            .run(&RunSpec::argv([self.python.as_str(), "main.py"]))
+    }
+
+    fn query(&self, code: &str) -> Result<i32> {
+        let session = match self.session() {
+            Ok(s) => s,
+            Err(e) if e.code == krunner_plugin_api::ErrorCode::NOT_FOUND => {
+                self.host.error(e.message());
+                return Ok(127);
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(krunner_repl::query(
+            &self.host,
+            &session,
+            code,
+            "python-kernel",
+            "Python",
+        ))
+    }
+
+    fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
+        let session = self.session()?;
+        let value = serde_json::to_value(request)?;
+        Ok(session.complete(&value, COMPLETE_TIMEOUT))
+    }
+
+    fn interrupt(&self) {
+        if let Some(s) = self.session.current() {
+            s.interrupt();
+        }
+    }
+
+    fn start_service(&self, request: &ServiceRequest) -> Result<Option<ServiceCommand>> {
+        let py = self.python.clone();
+        let port = request.port;
+        let argv: Vec<String> = match request.name.as_str() {
+            "jupyter" | "jupyterlab" => {
+                let module = if request.name == "jupyter" {
+                    "notebook"
+                } else {
+                    "jupyterlab"
+                };
+                let config = self.jupyter_config(port)?;
+                vec![
+                    py,
+                    "-m".into(),
+                    module.into(),
+                    "--no-browser".into(),
+                    "--config".into(),
+                    config,
+                ]
+            }
+            "ipython" => vec![py, "-m".into(), "IPython".into()],
+            "tensorboard" => {
+                std::fs::create_dir_all("/home/work/logs").ok();
+                vec![
+                    py,
+                    "-m".into(),
+                    "tensorboard.main".into(),
+                    "--logdir".into(),
+                    "/home/work/logs".into(),
+                    "--host".into(),
+                    "0.0.0.0".into(),
+                    "--port".into(),
+                    port.to_string(),
+                ]
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(ServiceCommand {
+            argv,
+            ..ServiceCommand::default()
+        }))
+    }
+
+    fn shutdown(&self) {
+        if let Some(s) = self.session.current() {
+            s.terminate();
+        }
+    }
+
+    fn samples() -> Vec<Sample> {
+        vec![
+            Sample {
+                name: "hello-batch".into(),
+                files: [("main.py".to_owned(), "print('hello, world')\n".to_owned())].into(),
+                exec: Some("*".into()),
+                expect_stdout: Some("hello, world\n".into()),
+                requires: Some("python3".into()),
+                ..Sample::default()
+            },
+            Sample {
+                name: "hello-query".into(),
+                code: Some("greeting = 'hello, ' + 'world'\nprint(greeting)".into()),
+                expect_stdout: Some("hello, world\n".into()),
+                requires: Some("python3".into()),
+                ..Sample::default()
+            },
+            Sample {
+                name: "input".into(),
+                code: Some("name = input('name? ')\nprint('hi', name)".into()),
+                input: vec!["Ada".into()],
+                expect_stdout: Some("name? hi Ada\n".into()),
+                requires: Some("python3".into()),
+                ..Sample::default()
+            },
+        ]
+    }
+}
+
+krunner_plugin_api::export_plugin!(Python);

@@ -1,0 +1,65 @@
+//! Stateful query modes: a long-lived interpreter ("driver") per session, started through the
+//! host, speaking a small protocol — JSON-line commands on its stdin, framed records on its
+//! stdout ([`records`]) — managed by a [`session::Session`].
+//!
+//! The python and nodejs plugins share this; each only brings its driver program.
+//!
+//! Commands: `{"op":"exec","id":N,"code":...}`, `{"op":"input","text":...}`,
+//! `{"op":"complete","id":N,...completion request...}`. Records: `out`/`err` (user output),
+//! `media` (JSON), `html`, `input` (`{"prompt","password"}`), `completion`
+//! (`{"id","suggestions"}`), `done` (`{"id","exit"}`), `ready`.
+
+pub mod records;
+pub mod session;
+
+pub use session::Session;
+
+use std::sync::{Arc, Mutex};
+
+use krunner_plugin_api::sdk::{HostHandle, Result};
+
+/// The session of a runner: started on first use, replaced after it dies.
+#[derive(Default)]
+pub struct Slot(Mutex<Option<Arc<Session>>>);
+
+impl Slot {
+    /// The live session, or a new one from `start`.
+    pub fn get_or_start(&self, start: impl FnOnce() -> Result<Session>) -> Result<Arc<Session>> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slot.as_ref().filter(|s| s.alive()) {
+            return Ok(Arc::clone(s));
+        }
+        let fresh = Arc::new(start()?);
+        *slot = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// The current session, alive or not.
+    pub fn current(&self) -> Option<Arc<Session>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Runs `code` in `session`; when the session dies meanwhile, tells the user (as
+/// `<runner>: the <name> session ...`) and returns its exit status.
+pub fn query(host: &HostHandle, session: &Session, code: &str, runner: &str, name: &str) -> i32 {
+    match session.run(host, code) {
+        Ok(exit) => exit,
+        Err(status) => {
+            let how = if status > 128 {
+                format!("was killed by signal {}", status - 128)
+            } else {
+                format!("exited with status {status}")
+            };
+            let _ = host.stderr(format!(
+                "{runner}: the {name} session {how}; its state is lost and a fresh session \
+                 starts with the next query\n"
+            ));
+            if status == 0 {
+                1
+            } else {
+                status
+            }
+        }
+    }
+}

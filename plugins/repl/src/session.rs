@@ -1,0 +1,291 @@
+//! One long-lived interpreter running a driver program, started through the host (so the host
+//! owns its process group), and the thread that reads its records.
+//!
+//! The reader thread forwards output records to the user as they arrive and routes the rest:
+//! input requests and the end of a query to the query waiting in [`Session::run`], completion
+//! results to the completion waiting for them. When the interpreter dies, whoever waits is told
+//! at once, so no query ever hangs on a dead session.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use krunner_plugin_api::sdk::{Event, HostHandle, Result, SessionProcess};
+use krunner_plugin_api::{ErrorCode, PluginError, RunSpec};
+
+use crate::records::{Parser, Record};
+
+/// What the query in progress hears from the session.
+enum QueryEvent {
+    Input { prompt: String, password: bool },
+    Done(i32),
+    Died(i32),
+}
+
+#[derive(Default)]
+struct Waiters {
+    query: Mutex<Option<Sender<QueryEvent>>>,
+    completions: Mutex<HashMap<u64, Sender<Vec<String>>>>,
+    ready: Mutex<Option<Sender<()>>>,
+}
+
+/// A running interpreter session.
+pub struct Session {
+    process: Arc<SessionProcess>,
+    waiters: Arc<Waiters>,
+    alive: Arc<AtomicBool>,
+    busy: AtomicBool,
+    next_id: AtomicU64,
+}
+
+/// How long a new interpreter may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Session {
+    /// Starts the driver described by `spec` and waits until it is ready. `name` (e.g.
+    /// "Python") is used in messages.
+    pub fn start(host: &HostHandle, spec: &RunSpec, name: &str) -> Result<Self> {
+        let process = Arc::new(host.spawn(spec)?);
+        let waiters = Arc::new(Waiters::default());
+        let alive = Arc::new(AtomicBool::new(true));
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        *lock(&waiters.ready) = Some(ready_tx);
+        let reader = Reader {
+            process: Arc::clone(&process),
+            waiters: Arc::clone(&waiters),
+            alive: Arc::clone(&alive),
+            host: host.clone(),
+            parser: Parser::default(),
+            startup_errors: Vec::new(),
+        };
+        let (died_tx, died_rx) = crossbeam_channel::bounded::<String>(1);
+        std::thread::Builder::new()
+            .name("python-session".into())
+            .spawn(move || reader.run(&died_tx))
+            .map_err(PluginError::from)?;
+        crossbeam_channel::select! {
+            recv(ready_rx) -> _ => {}
+            recv(died_rx) -> why => {
+                let why = why.unwrap_or_default();
+                return Err(PluginError::internal(format!("the {name} session failed to start: {why}")));
+            }
+            default(START_TIMEOUT) => {
+                process.terminate();
+                return Err(PluginError::internal(format!("the {name} session did not start within 30 s")));
+            }
+        }
+        Ok(Self {
+            process,
+            waiters,
+            alive,
+            busy: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Whether the interpreter is still running.
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    fn send(&self, command: &serde_json::Value) -> Result<()> {
+        let mut line = command.to_string();
+        line.push('\n');
+        self.process.write(line.as_bytes())
+    }
+
+    /// Runs one snippet; returns its exit code. `Err` with the exit status when the session
+    /// died while running it.
+    pub fn run(&self, host: &HostHandle, code: &str) -> std::result::Result<i32, i32> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        *lock(&self.waiters.query) = Some(tx);
+        self.busy.store(true, Ordering::SeqCst);
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let result = match self.send(&serde_json::json!({"op": "exec", "id": id, "code": code})) {
+            Ok(()) => self.wait(host, &rx),
+            Err(_) => Err(self.exit_status(&rx)),
+        };
+        self.busy.store(false, Ordering::SeqCst);
+        *lock(&self.waiters.query) = None;
+        result
+    }
+
+    fn wait(&self, host: &HostHandle, rx: &Receiver<QueryEvent>) -> std::result::Result<i32, i32> {
+        loop {
+            match rx.recv() {
+                Ok(QueryEvent::Done(code)) => return Ok(code),
+                Ok(QueryEvent::Died(status)) => return Err(status),
+                Err(_) => return Err(-1),
+                Ok(QueryEvent::Input { prompt, password }) => {
+                    match host.read_input(&prompt, password) {
+                        Ok(text) => {
+                            if self
+                                .send(&serde_json::json!({"op": "input", "text": text}))
+                                .is_err()
+                            {
+                                return Err(self.exit_status(rx));
+                            }
+                        }
+                        Err(e) => {
+                            // Interrupted (or the runner is stopping): raise KeyboardInterrupt
+                            // in the waiting input() call.
+                            if e.code != ErrorCode::INTERRUPTED {
+                                host.debug(&format!("input failed: {}", e.message()));
+                            }
+                            let _ = self.process.signal(libc::SIGINT);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn exit_status(&self, rx: &Receiver<QueryEvent>) -> i32 {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(QueryEvent::Died(status)) => return status,
+                Ok(_) => continue,
+                Err(_) => return -1,
+            }
+        }
+    }
+
+    /// Interrupts the running query (KeyboardInterrupt in user code, SIGINT to its children).
+    pub fn interrupt(&self) {
+        if self.busy.load(Ordering::SeqCst) {
+            let _ = self.process.signal(libc::SIGINT);
+        }
+    }
+
+    /// Asks the live namespace for completions; empty after `timeout`.
+    pub fn complete(&self, request: &serde_json::Value, timeout: Duration) -> Vec<String> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        lock(&self.waiters.completions).insert(id, tx);
+        let mut command = request.clone();
+        if let Some(obj) = command.as_object_mut() {
+            obj.insert("op".into(), "complete".into());
+            obj.insert("id".into(), id.into());
+        }
+        let suggestions = match self.send(&command) {
+            Ok(()) => rx.recv_timeout(timeout).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        lock(&self.waiters.completions).remove(&id);
+        suggestions
+    }
+
+    /// Ends the interpreter.
+    pub fn terminate(&self) {
+        self.process.terminate();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Reader {
+    process: Arc<SessionProcess>,
+    waiters: Arc<Waiters>,
+    alive: Arc<AtomicBool>,
+    host: HostHandle,
+    parser: Parser,
+    startup_errors: Vec<u8>,
+}
+
+impl Reader {
+    fn run(mut self, died: &Sender<String>) {
+        loop {
+            match self.process.next_event(None) {
+                Ok(Event::Stdout(data)) => {
+                    if let Err(corrupt) = self.handle(&data) {
+                        self.host.error(&format!(
+                            "the session sent unexpected output ({}); restarting it",
+                            corrupt.0
+                        ));
+                        self.process.terminate();
+                    }
+                }
+                Ok(Event::Stderr(data)) => {
+                    // The interpreter's own stderr (before the driver took over fd 2, or a
+                    // fatal error): show it, and keep it for a startup failure message.
+                    if lock(&self.waiters.ready).is_some() {
+                        self.startup_errors.extend_from_slice(&data);
+                    } else {
+                        let _ = self.host.stderr(&data);
+                    }
+                }
+                Ok(Event::Timeout) => continue,
+                Ok(Event::Exit(status)) => {
+                    self.finish(status, died);
+                    return;
+                }
+                Err(_) => {
+                    self.finish(-1, died);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, status: i32, died: &Sender<String>) {
+        self.alive.store(false, Ordering::SeqCst);
+        if lock(&self.waiters.ready).take().is_some() {
+            let text = String::from_utf8_lossy(&self.startup_errors)
+                .trim()
+                .to_owned();
+            let _ = died.send(if text.is_empty() {
+                format!("the interpreter exited with {status}")
+            } else {
+                text
+            });
+        }
+        if let Some(q) = lock(&self.waiters.query).as_ref() {
+            let _ = q.send(QueryEvent::Died(status));
+        }
+        lock(&self.waiters.completions).clear();
+    }
+
+    fn handle(&mut self, data: &[u8]) -> std::result::Result<(), crate::records::Corrupt> {
+        for record in self.parser.feed(data)? {
+            match record {
+                Record::Out(b) => {
+                    let _ = self.host.stdout(b);
+                }
+                Record::Err(b) => {
+                    let _ = self.host.stderr(b);
+                }
+                Record::Media(b) => {
+                    let _ = self.host.emit("media", &b);
+                }
+                Record::Html(b) => {
+                    let _ = self.host.emit("html", &b);
+                }
+                Record::Input { prompt, password } => {
+                    if let Some(q) = lock(&self.waiters.query).as_ref() {
+                        let _ = q.send(QueryEvent::Input { prompt, password });
+                    }
+                }
+                Record::Done { exit } => {
+                    if let Some(q) = lock(&self.waiters.query).as_ref() {
+                        let _ = q.send(QueryEvent::Done(exit));
+                    }
+                }
+                Record::Completion { id, suggestions } => {
+                    if let Some(tx) = lock(&self.waiters.completions).remove(&id) {
+                        let _ = tx.send(suggestions);
+                    }
+                }
+                Record::Ready => {
+                    if let Some(tx) = lock(&self.waiters.ready).take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
