@@ -140,6 +140,21 @@ fn batch_python_input() {
 }
 
 #[test]
+fn python_plugin_batch_exec_reads_input() {
+    if !have("python3", "python_plugin_batch_exec_reads_input") {
+        return;
+    }
+    let r = Runner::start_with(
+        "python",
+        with_files(&[("main.py", "x = input('x? ')\nprint(int(x) * 2)\n")]),
+    );
+    r.send("exec", "*");
+    let out = converse(&r, &["21"], &["x? "], crate::TASK);
+    assert_eq!(out.stdout_text(), "x? 42\n");
+    assert_eq!(out.exit_code(), Some(0));
+}
+
+#[test]
 fn java_scanner() {
     if !have("java", "java_scanner") {
         return;
