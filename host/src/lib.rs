@@ -2,8 +2,9 @@
 //!
 //! The binary speaks the agent's ZeroMQ protocol ([`protocol`], [`transport`]), runs tasks one
 //! at a time ([`worker`]) through a language plugin ([`plugins`], [`runner`], [`callbacks`]),
-//! owns every subprocess ([`process`]) and interactive input ([`input`]), and ships a client
-//! for people ([`client`]).
+//! owns every subprocess ([`process`]) and interactive input ([`input`]: the queue;
+//! [`stdin_feed`] and [`stdin_watch`]: task stdin pipes fed when a program blocks reading them;
+//! [`input_socket`]: the upstream side channel), and ships a client for people ([`client`]).
 
 pub mod callbacks;
 pub mod cli;
