@@ -148,6 +148,12 @@ impl InputQueue {
         self.notify();
     }
 
+    /// A task ended: requests it left waiting give up (as if interrupted). Queued input stays
+    /// for the next request.
+    pub fn cancel_waiters(&self) {
+        self.interrupt();
+    }
+
     /// Wakes waiters with [`Cancelled::Shutdown`], now and later.
     pub fn shutdown(&self) {
         self.lock().shutdown = true;

@@ -191,6 +191,11 @@ impl Session {
 
     /// Asks the user for input (see the `Host::read_input` contract).
     pub fn read_input(&self, prompt: &str, is_password: bool) -> Result<String, PluginError> {
+        if self.phase() == Phase::Idle {
+            return Err(PluginError::interrupted(
+                "input can only be requested while a task runs",
+            ));
+        }
         if !prompt.is_empty() {
             self.outbox.send(Msg::Stdout(prompt.as_bytes().to_vec()));
         }

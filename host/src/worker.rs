@@ -104,6 +104,8 @@ impl State {
             }
             self.handle(task);
             self.session.set_phase(Phase::Idle);
+            // An input request of a plugin thread that outlived its task must not wait on.
+            self.session.input.cancel_waiters();
         }
     }
 

@@ -257,6 +257,9 @@ rl.on('line', (line) => {
   } else if (cmd.op === 'input') {
     const resolve = pendingInputs.shift();
     if (resolve) resolve(String(cmd.text === undefined ? '' : cmd.text));
+  } else if (cmd.op === 'input-cancel') {
+    // The snippet was interrupted while asking; its question is dropped.
+    pendingInputs.shift();
   } else if (cmd.op === 'complete') {
     let suggestions = [];
     try {

@@ -306,12 +306,21 @@ os.environ.setdefault("MPLBACKEND", "module://krunner_mpl")
 # --- input ----------------------------------------------------------------------------
 
 _inputs = queue.Queue()
+_CANCEL = object()
 
 
 def _ask(prompt, password):
     _flush_streams()
-    send("input", json.dumps({"prompt": str(prompt), "password": bool(password)}))
-    return _inputs.get()
+    try:
+        send("input", json.dumps({"prompt": str(prompt), "password": bool(password)}))
+    except KeyboardInterrupt:
+        # Interrupted while the request was being written: it is out, and the plugin will
+        # answer it or cancel it; wait for that.
+        pass
+    answer = _inputs.get()
+    if answer is _CANCEL:
+        raise KeyboardInterrupt
+    return answer
 
 
 def _input(prompt=""):
@@ -410,6 +419,8 @@ def _reader():
             _jobs.put(cmd)
         elif op == "input":
             _inputs.put(cmd.get("text", ""))
+        elif op == "input-cancel":
+            _inputs.put(_CANCEL)
         elif op == "complete":
             try:
                 suggestions = _complete(cmd)
@@ -481,6 +492,9 @@ def main():
             job = _jobs.get()
             if job is None:
                 return
+            # Answers and cancellations meant for an earlier, interrupted query.
+            while not _inputs.empty():
+                _inputs.get_nowait()
             code = _run(job.get("code", ""))
         except KeyboardInterrupt:
             code = 130

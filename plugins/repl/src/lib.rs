@@ -5,7 +5,8 @@
 //! The python and nodejs plugins share this; each only brings its driver program.
 //!
 //! Commands: `{"op":"exec","id":N,"code":...}`, `{"op":"input","text":...}`,
-//! `{"op":"complete","id":N,...completion request...}`. Records: `out`/`err` (user output),
+//! `{"op":"input-cancel"}` (the pending input request is abandoned: the driver raises an
+//! interrupt in it), `{"op":"complete","id":N,...completion request...}`. Records: `out`/`err` (user output),
 //! `media` (JSON), `html`, `input` (`{"prompt","password"}`), `completion`
 //! (`{"id","suggestions"}`), `done` (`{"id","exit"}`), `ready`.
 

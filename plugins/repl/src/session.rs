@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use krunner_plugin_api::sdk::{Event, HostHandle, Result, SessionProcess};
-use krunner_plugin_api::{ErrorCode, PluginError, RunSpec};
+use krunner_plugin_api::{PluginError, RunSpec};
 
 use crate::records::{Parser, Record};
 
-/// What the query in progress hears from the session.
+/// What the query in progress hears from the session (and from its input helper).
 enum QueryEvent {
     Input { prompt: String, password: bool },
+    Answer(Result<String>),
     Done(i32),
     Died(i32),
 }
@@ -37,6 +38,7 @@ pub struct Session {
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
     busy: AtomicBool,
+    interrupted: AtomicBool,
     next_id: AtomicU64,
 }
 
@@ -81,6 +83,7 @@ impl Session {
             waiters,
             alive,
             busy: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
         })
     }
@@ -100,11 +103,12 @@ impl Session {
     /// died while running it.
     pub fn run(&self, host: &HostHandle, code: &str) -> std::result::Result<i32, i32> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        *lock(&self.waiters.query) = Some(tx);
+        *lock(&self.waiters.query) = Some(tx.clone());
+        self.interrupted.store(false, Ordering::SeqCst);
         self.busy.store(true, Ordering::SeqCst);
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let result = match self.send(&serde_json::json!({"op": "exec", "id": id, "code": code})) {
-            Ok(()) => self.wait(host, &rx),
+            Ok(()) => self.wait(host, &tx, &rx),
             Err(_) => Err(self.exit_status(&rx)),
         };
         self.busy.store(false, Ordering::SeqCst);
@@ -112,30 +116,49 @@ impl Session {
         result
     }
 
-    fn wait(&self, host: &HostHandle, rx: &Receiver<QueryEvent>) -> std::result::Result<i32, i32> {
+    /// Waits for the query's end. Input requests are asked on a helper thread, so the end of
+    /// the query (which may come first, after an interrupt) is never stuck behind a question
+    /// nobody will answer; the host gives up such a question when the task ends.
+    fn wait(
+        &self,
+        host: &HostHandle,
+        tx: &Sender<QueryEvent>,
+        rx: &Receiver<QueryEvent>,
+    ) -> std::result::Result<i32, i32> {
         loop {
             match rx.recv() {
                 Ok(QueryEvent::Done(code)) => return Ok(code),
                 Ok(QueryEvent::Died(status)) => return Err(status),
                 Err(_) => return Err(-1),
                 Ok(QueryEvent::Input { prompt, password }) => {
-                    match host.read_input(&prompt, password) {
-                        Ok(text) => {
-                            if self
-                                .send(&serde_json::json!({"op": "input", "text": text}))
-                                .is_err()
-                            {
-                                return Err(self.exit_status(rx));
-                            }
+                    if self.interrupted.load(Ordering::SeqCst) {
+                        // The user already interrupted this query: don't ask.
+                        if self
+                            .send(&serde_json::json!({"op": "input-cancel"}))
+                            .is_err()
+                        {
+                            return Err(self.exit_status(rx));
                         }
-                        Err(e) => {
-                            // Interrupted (or the runner is stopping): raise KeyboardInterrupt
-                            // in the waiting input() call.
-                            if e.code != ErrorCode::INTERRUPTED {
-                                host.debug(&format!("input failed: {}", e.message()));
-                            }
-                            let _ = self.process.signal(libc::SIGINT);
-                        }
+                        continue;
+                    }
+                    let (host, tx) = (host.clone(), tx.clone());
+                    let asked = std::thread::Builder::new()
+                        .name("session-input".into())
+                        .spawn(move || {
+                            let _ = tx.send(QueryEvent::Answer(host.read_input(&prompt, password)));
+                        });
+                    if asked.is_err() {
+                        let _ = self.send(&serde_json::json!({"op": "input-cancel"}));
+                    }
+                }
+                Ok(QueryEvent::Answer(answer)) => {
+                    let command = match answer {
+                        Ok(text) => serde_json::json!({"op": "input", "text": text}),
+                        // Interrupted or shutting down: the waiting input() gives up.
+                        Err(_) => serde_json::json!({"op": "input-cancel"}),
+                    };
+                    if self.send(&command).is_err() {
+                        return Err(self.exit_status(rx));
                     }
                 }
             }
@@ -155,6 +178,7 @@ impl Session {
     /// Interrupts the running query (KeyboardInterrupt in user code, SIGINT to its children).
     pub fn interrupt(&self) {
         if self.busy.load(Ordering::SeqCst) {
+            self.interrupted.store(true, Ordering::SeqCst);
             let _ = self.process.signal(libc::SIGINT);
         }
     }
