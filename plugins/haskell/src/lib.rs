@@ -14,7 +14,6 @@ use std::path::Path;
 
 use krunner_interp::{first_file, standard_samples, Lang};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
-use krunner_plugin_api::util::is_executable;
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
 
 /// The plugin.
@@ -72,12 +71,7 @@ impl Kernel for HaskellKernel {
     }
 
     fn execute(&self) -> Result<i32> {
-        if is_executable(Path::new("./main")) {
-            return self.lang.run(["./main"]);
-        }
-        Ok(self
-            .lang
-            .missing_file("executable (build first)", &["./main"]))
+        self.lang.run_built_main()
     }
 
     fn query(&self, code: &str) -> Result<i32> {

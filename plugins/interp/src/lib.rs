@@ -185,6 +185,14 @@ impl Lang {
         ));
         NOT_FOUND
     }
+
+    /// `exec *` of a compiled language: runs `./main`, or says it must be built first.
+    pub fn run_built_main(&self) -> Result<i32> {
+        if is_executable(Path::new("./main")) {
+            return self.run(["./main"]);
+        }
+        Ok(self.missing_file("executable (build first)", &["./main"]))
+    }
 }
 
 /// The self-tests every language plugin declares: `hello` as `main_file` built and run with
