@@ -178,6 +178,7 @@ impl Transport {
             inbound: Some(inbound),
             fast_path,
             closing: false,
+            held: None,
         };
         let thread = std::thread::Builder::new()
             .name("zmq".into())
@@ -231,7 +232,16 @@ struct SocketThread {
     inbound: Option<tokio::sync::mpsc::UnboundedSender<Frames>>,
     fast_path: FastPath,
     closing: bool,
+    /// A task-output message taken from the queue while coalescing, to be sent next.
+    held: Option<Out>,
 }
+
+/// Small output chunks that queue up behind a slow socket are merged into messages of up to
+/// this size (fewer, larger messages for the agent); larger chunks are never copied.
+const COALESCE_LIMIT: usize = 256 * 1024;
+
+/// Only chunks smaller than this are merged into the message before them.
+const COALESCE_CHUNK: usize = 64 * 1024;
 
 impl SocketThread {
     fn run(&mut self) {
@@ -310,6 +320,31 @@ impl SocketThread {
         }
     }
 
+    /// Appends the small `stdout`/`stderr` chunks queued right behind `frames` (same stream)
+    /// to it. Only what is already waiting is merged: nothing is held back for later.
+    fn coalesce(&mut self, mut frames: [Vec<u8>; 2]) -> [Vec<u8>; 2] {
+        if frames[0] != b"stdout" && frames[0] != b"stderr" {
+            return frames;
+        }
+        while frames[1].len() < COALESCE_LIMIT {
+            match self.data.try_recv() {
+                Ok(Out::Frames(next))
+                    if next[0] == frames[0]
+                        && next[1].len() < COALESCE_CHUNK
+                        && frames[1].len() + next[1].len() <= COALESCE_LIMIT =>
+                {
+                    frames[1].extend_from_slice(&next[1]);
+                }
+                Ok(other) => {
+                    self.held = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        frames
+    }
+
     /// Sends what the PUSH socket accepts without blocking. Returns true once the end marker
     /// has been reached and everything before it was sent (or could not be, by the deadline).
     fn send_queued(&mut self) -> bool {
@@ -346,10 +381,16 @@ impl SocketThread {
             // Replies first, then task output.
             let next = match self.ctrl.try_recv() {
                 Ok(out) => Ok(out),
-                Err(_) => self.data.try_recv(),
+                Err(_) => match self.held.take() {
+                    Some(out) => Ok(out),
+                    None => self.data.try_recv(),
+                },
             };
             match next {
-                Ok(Out::Frames(frames)) => self.pending.push_back(frames),
+                Ok(Out::Frames(frames)) => {
+                    let frames = self.coalesce(frames);
+                    self.pending.push_back(frames);
+                }
                 Ok(Out::Close) => self.closing = true,
                 Err(TryRecvError::Empty) => return self.closing,
                 Err(TryRecvError::Disconnected) => return true,
