@@ -29,6 +29,10 @@ static FLAVOR: Script = Script {
     exit3: "process.exit(3);\n",
 };
 
+/// How often an interrupt is repeated while the snippet keeps running (Node.js can swallow
+/// a SIGINT that arrives as a snippet's synchronous part ends).
+const INTERRUPT_RETRY: Duration = Duration::from_millis(250);
+
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
@@ -49,7 +53,10 @@ impl Nodejs {
         };
         let spec = self.script.lang().spec([node, self.driver.clone()]);
         self.session
-            .get_or_start(|| Session::start(&self.host, &spec, "Node.js"))
+            .get_or_start(|| {
+                Session::start(&self.host, &spec, "Node.js")
+                    .map(|s| s.retry_interrupts(INTERRUPT_RETRY))
+            })
             .map(Ok)
     }
 }

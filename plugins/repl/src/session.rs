@@ -40,6 +40,11 @@ pub struct Session {
     busy: AtomicBool,
     interrupted: AtomicBool,
     next_id: AtomicU64,
+    /// The id of the running query (0: none).
+    current: Arc<AtomicU64>,
+    /// Repeat an interrupt this often while its query is still running (see
+    /// [`Session::retry_interrupts`]).
+    interrupt_retry: Option<Duration>,
 }
 
 /// How long a new interpreter may take to become ready.
@@ -85,7 +90,17 @@ impl Session {
             busy: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            current: Arc::new(AtomicU64::new(0)),
+            interrupt_retry: None,
         })
+    }
+
+    /// Makes an interrupt repeat every `every` until its query ends (at most 20 times). For
+    /// interpreters that can swallow a SIGINT: Node.js drops one that arrives as a snippet's
+    /// synchronous part finishes under `breakOnSigint`.
+    pub fn retry_interrupts(mut self, every: Duration) -> Self {
+        self.interrupt_retry = Some(every);
+        self
     }
 
     /// Whether the interpreter is still running.
@@ -107,11 +122,13 @@ impl Session {
         self.interrupted.store(false, Ordering::SeqCst);
         self.busy.store(true, Ordering::SeqCst);
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.current.store(id, Ordering::SeqCst);
         let result = match self.send(&serde_json::json!({"op": "exec", "id": id, "code": code})) {
             Ok(()) => self.wait(host, &tx, &rx),
             Err(_) => Err(self.exit_status(&rx)),
         };
         self.busy.store(false, Ordering::SeqCst);
+        self.current.store(0, Ordering::SeqCst);
         *lock(&self.waiters.query) = None;
         result
     }
@@ -177,10 +194,27 @@ impl Session {
 
     /// Interrupts the running query (KeyboardInterrupt in user code, SIGINT to its children).
     pub fn interrupt(&self) {
-        if self.busy.load(Ordering::SeqCst) {
-            self.interrupted.store(true, Ordering::SeqCst);
-            let _ = self.process.signal(libc::SIGINT);
+        if !self.busy.load(Ordering::SeqCst) {
+            return;
         }
+        let first = !self.interrupted.swap(true, Ordering::SeqCst);
+        let _ = self.process.signal(libc::SIGINT);
+        let (Some(every), true) = (self.interrupt_retry, first) else {
+            return;
+        };
+        let (process, current) = (Arc::clone(&self.process), Arc::clone(&self.current));
+        let query = current.load(Ordering::SeqCst);
+        let _ = std::thread::Builder::new()
+            .name("session-interrupt".into())
+            .spawn(move || {
+                for _ in 0..20 {
+                    std::thread::sleep(every);
+                    if current.load(Ordering::SeqCst) != query {
+                        return;
+                    }
+                    let _ = process.signal(libc::SIGINT);
+                }
+            });
     }
 
     /// Asks the live namespace for completions; empty after `timeout`.
