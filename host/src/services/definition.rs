@@ -513,43 +513,21 @@ mod tests {
         .unwrap();
         let opts = |v: Value| -> UserOptions { serde_json::from_value(v).unwrap() };
         let frozen = |n: &str| n == "HOME";
-        let err = prepare(
-            "svc",
-            &def,
-            &opts(json!({"arguments": {"--foo": "1"}})),
-            &vars(),
-            &frozen,
-            "",
-        )
-        .unwrap_err();
+        let rejected = |options: Value| {
+            prepare("svc", &def, &opts(options), &vars(), &frozen, "")
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
-            err.to_string(),
+            rejected(json!({"arguments": {"--foo": "1"}})),
             "DisallowedArgument('Argument --foo not allowed for service svc')"
         );
-        let err = prepare(
-            "svc",
-            &def,
-            &opts(json!({"envs": {"NOPE": "1"}})),
-            &vars(),
-            &frozen,
-            "",
-        )
-        .unwrap_err();
         assert_eq!(
-            err.to_string(),
+            rejected(json!({"envs": {"NOPE": "1"}})),
             "DisallowedEnvironment('Environment variable NOPE not allowed for service svc')"
         );
-        let err = prepare(
-            "svc",
-            &def,
-            &opts(json!({"envs": {"HOME": "/x"}})),
-            &vars(),
-            &frozen,
-            "",
-        )
-        .unwrap_err();
         assert_eq!(
-            err.to_string(),
+            rejected(json!({"envs": {"HOME": "/x"}})),
             "DisallowedEnvironment(\"Environment variable HOME can't be overwritten\")"
         );
         // The def's env wins over the user's; user values are literal (no interpolation).

@@ -381,7 +381,9 @@ fn unix_socket_side_channel() {
 
     // Early input satisfies the next connection without a request.
     r.send("input", "queued");
-    std::thread::sleep(Duration::from_millis(100));
+    // Ops are dispatched in order: once `complete` is answered, the input is queued.
+    r.send("complete", "{}");
+    assert_eq!(r.expect(Duration::from_secs(5)).kind, "completion");
     let mut conn = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let mut got = String::new();
     conn.read_to_string(&mut got).unwrap();

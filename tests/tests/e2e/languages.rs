@@ -134,6 +134,17 @@ fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// A runner for `lang` with `list` as the files of its working directory.
+fn start_with_files(lang: &str, list: &[(&str, &str)]) -> Runner {
+    Runner::start_with(
+        lang,
+        Options {
+            files: files(list),
+            ..Options::default()
+        },
+    )
+}
+
 #[test]
 fn rust_runs_the_binary_cargo_would_run() {
     if !have("cargo", true) {
@@ -178,24 +189,12 @@ fn octave_runs_main_m_and_ignores_main_js() {
     if !have("octave-cli", true) {
         return;
     }
-    let r = Runner::start_with(
-        "octave",
-        Options {
-            files: files(&[("main.m", "disp(6 * 7)\n")]),
-            ..Options::default()
-        },
-    );
+    let r = start_with_files("octave", &[("main.m", "disp(6 * 7)\n")]);
     let out = r.run("exec", "*");
     assert_eq!(out.stdout_text().trim(), "42", "{}", out.stderr_text());
     assert_eq!(out.exit_code(), Some(0));
 
-    let r = Runner::start_with(
-        "octave",
-        Options {
-            files: files(&[("main.js", "console.log(1)\n")]),
-            ..Options::default()
-        },
-    );
+    let r = start_with_files("octave", &[("main.js", "console.log(1)\n")]);
     let out = r.run("exec", "*");
     assert_eq!(out.exit_code(), Some(127));
     assert!(
@@ -210,12 +209,9 @@ fn scheme_reports_real_exit_codes() {
     if !have("guile", true) {
         return;
     }
-    let r = Runner::start_with(
+    let r = start_with_files(
         "scheme",
-        Options {
-            files: files(&[("main.scm", "(display \"bye\")\n(newline)\n(exit 5)\n")]),
-            ..Options::default()
-        },
+        &[("main.scm", "(display \"bye\")\n(newline)\n(exit 5)\n")],
     );
     // The original runner answered build and exec with a null exit code, and the null build
     // counted as failed, so exec never ran.
@@ -248,12 +244,9 @@ fn queries_leave_the_users_main_alone() {
         if !have(tool, true) {
             continue;
         }
-        let r = Runner::start_with(
+        let r = start_with_files(
             lang,
-            Options {
-                files: files(&[("main", "the user's own file\n"), ("data.txt", "x")]),
-                ..Options::default()
-            },
+            &[("main", "the user's own file\n"), ("data.txt", "x")],
         );
         let out = r.run("code", code);
         assert_eq!(
@@ -279,13 +272,7 @@ fn snippets_run_in_the_session_directory() {
     if !have("node", true) {
         return;
     }
-    let r = Runner::start_with(
-        "nodejs",
-        Options {
-            files: files(&[("data.txt", "from the session\n")]),
-            ..Options::default()
-        },
-    );
+    let r = start_with_files("nodejs", &[("data.txt", "from the session\n")]);
     let out = r.run(
         "code",
         "console.log(require('fs').readFileSync('data.txt', 'utf8').trim())",
@@ -349,10 +336,7 @@ fn java_sources_in_directories_with_spaces_build() {
     if !have("javac", true) {
         return;
     }
-    let r = Runner::start_with(
-        "java",
-        Options {
-            files: files(&[
+    let r = start_with_files("java", &[
                 (
                     "my src/Main.java",
                     "public class Main { public static void main(String[] a) { System.out.println(Helper.word()); } }\n",
@@ -361,10 +345,7 @@ fn java_sources_in_directories_with_spaces_build() {
                     "my src/it's/Helper.java",
                     "public class Helper { static String word() { return \"quoted\"; } }\n",
                 ),
-            ]),
-            ..Options::default()
-        },
-    );
+            ]);
     let out = r.run("build", "*");
     assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
     let out = r.run("exec", "*");

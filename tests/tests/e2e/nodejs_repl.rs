@@ -81,11 +81,15 @@ fn input_and_interrupts_keep_state() {
     r.send("input", "Ada");
     assert_eq!(r.until_finished(crate::TASK).stdout_text(), "hi Ada\n");
     for code in [
-        "while (true) {}",
-        "await new Promise((resolve) => setTimeout(resolve, 100000))",
+        "console.log('running'); while (true) {}",
+        "console.log('running'); await new Promise((resolve) => setTimeout(resolve, 100000))",
     ] {
         r.send("code", code);
-        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            r.expect(Duration::from_secs(10)).text(),
+            "running\n",
+            "{code}"
+        );
         r.send("interrupt", "");
         let out = r.until_finished(Duration::from_secs(10));
         assert_eq!(out.exit_code(), Some(130), "{code}");

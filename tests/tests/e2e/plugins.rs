@@ -95,7 +95,7 @@ fn interrupt_cancels_an_input_wait() {
 fn interrupt_reaches_in_plugin_work() {
     let r = Runner::start("panicky");
     r.send("code", "spin");
-    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(r.expect(Duration::from_secs(5)).text(), "spinning\n");
     r.send("interrupt", "");
     let out = r.until_finished(Duration::from_secs(5));
     assert_eq!(out.exit_code(), Some(130));

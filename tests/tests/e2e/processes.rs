@@ -62,8 +62,8 @@ fn raw_bytes_pass_through_stdout() {
 #[test]
 fn interrupt_stops_a_compound_shell_command() {
     let r = Runner::start("app");
-    r.send("exec", "sleep 30; echo should-not-print");
-    std::thread::sleep(Duration::from_millis(300));
+    r.send("exec", "echo started; sleep 30; echo should-not-print");
+    assert_eq!(r.expect(Duration::from_secs(10)).text(), "started\n");
     let started = Instant::now();
     r.send("interrupt", "");
     let out = r.until_finished(Duration::from_secs(10));
@@ -85,8 +85,8 @@ fn interrupt_escalates_to_sigkill_when_ignored() {
             ..Options::default()
         },
     );
-    r.send("exec", "trap '' INT; sleep 30");
-    std::thread::sleep(Duration::from_millis(300));
+    r.send("exec", "trap '' INT; echo started; sleep 30");
+    assert_eq!(r.expect(Duration::from_secs(10)).text(), "started\n");
     let started = Instant::now();
     r.send("interrupt", "");
     let out = r.until_finished(Duration::from_secs(10));
@@ -112,8 +112,8 @@ fn interrupt_reaches_a_compiled_program_in_query_mode() {
 #[test]
 fn status_and_complete_are_answered_while_a_task_runs() {
     let r = Runner::start("panicky");
-    r.send("code", "sh sleep 3");
-    std::thread::sleep(Duration::from_millis(200));
+    r.send("code", "sh echo running; sleep 3");
+    assert_eq!(r.expect(Duration::from_secs(10)).text(), "running\n");
     let started = Instant::now();
     r.send("status", "");
     assert_eq!(r.expect(Duration::from_secs(2)).kind, "status");

@@ -196,8 +196,11 @@ fn a_dead_session_is_reported_and_replaced() {
 fn completion_uses_the_live_namespace_even_during_a_query() {
     let Some(r) = python() else { return };
     r.run("code", "my_special_variable = 1");
-    r.send("code", "import time\ntime.sleep(2)");
-    std::thread::sleep(Duration::from_millis(200));
+    r.send(
+        "code",
+        "import time\nprint('running', flush=True)\ntime.sleep(2)",
+    );
+    assert_eq!(r.expect(Duration::from_secs(10)).text(), "running\n");
     let started = Instant::now();
     r.send(
         "complete",
