@@ -5,6 +5,7 @@
 //! without other changes. `run` is the built-in client for people at a terminal.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -17,19 +18,19 @@ use clap::{Args, Parser, Subcommand};
     subcommand_negates_reqs = true,
     after_help = "Examples:\n  krunner python /usr/bin/python3      serve the python plugin (container CMD)\n  krunner run c --exec '*' --build '*'  build and run ./main.c here\n  krunner run c --code 'int main(){puts(\"hi\");}'"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// A subcommand; without one, krunner serves the given language.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 
     /// Serve-mode arguments.
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub(crate) serve: ServeArgs,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run code with a plugin, driving a private runner over the real protocol.
     Run(RunArgs),
     /// Inspect the plugins on the search path.
@@ -45,7 +46,7 @@ pub enum Command {
 
 /// `krunner plugins ...`.
 #[derive(Debug, Subcommand)]
-pub enum PluginsCommand {
+pub(crate) enum PluginsCommand {
     /// List every plugin on the search path, with its status.
     List {
         /// Plugin directories searched before the defaults (repeatable).
@@ -79,114 +80,128 @@ pub enum PluginsCommand {
     },
 }
 
-/// Options shared by the commands that find plugins.
+/// Serve mode's options (the agent's command line, plus krunner's own flags).
 #[derive(Debug, Args, Clone)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Log at debug level.
     #[arg(long)]
-    pub debug: bool,
+    pub(crate) debug: bool,
 
     /// Plugin directories searched before KRUNNER_PLUGIN_PATH, the executable's directory and
     /// /usr/lib/krunner/plugins (repeatable).
     #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dirs: Vec<PathBuf>,
+    pub(crate) plugin_dirs: Vec<PathBuf>,
 
     /// Directory with environ.txt and intrinsic-ports.json.
     #[arg(long, value_name = "DIR", default_value = "/home/config")]
-    pub config_dir: PathBuf,
+    pub(crate) config_dir: PathBuf,
 
     /// Port for inbound ops (PULL); overrides intrinsic-ports.json "replin" (default 2000).
     #[arg(long, value_name = "PORT")]
-    pub repl_in_port: Option<u16>,
+    pub(crate) repl_in_port: Option<u16>,
 
     /// Port for outbound results (PUSH); overrides intrinsic-ports.json "replout" (default 2001).
     #[arg(long, value_name = "PORT")]
-    pub repl_out_port: Option<u16>,
+    pub(crate) repl_out_port: Option<u16>,
 
     /// Address to bind the ports on (`*` = all interfaces).
     #[arg(long, value_name = "ADDR", default_value = "*")]
-    pub bind_address: String,
+    pub(crate) bind_address: String,
 
     /// Seconds an interrupted process group may ignore SIGINT before it gets SIGKILL.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub interrupt_grace: f64,
+    pub(crate) interrupt_grace: f64,
 
     /// Unix socket for the upstream user-input side channel (images with the old input hooks).
     #[arg(long, value_name = "PATH", default_value = "/tmp/bai-user-input.sock")]
-    pub input_socket: PathBuf,
+    pub(crate) input_socket: PathBuf,
 
     /// Do not serve the user-input unix socket.
     #[arg(long, conflicts_with = "input_socket")]
-    pub no_input_socket: bool,
+    pub(crate) no_input_socket: bool,
 
     /// Also serve the side channel on TCP 127.0.0.1:PORT (older images use 65000).
     #[arg(long, value_name = "PORT")]
-    pub input_tcp_port: Option<u16>,
+    pub(crate) input_tcp_port: Option<u16>,
     /// Directory of service-definition files (<name>.json), read when a service starts.
     #[arg(
         long,
         value_name = "DIR",
         default_value = "/etc/backend.ai/service-defs"
     )]
-    pub service_def_dir: PathBuf,
+    pub(crate) service_def_dir: PathBuf,
 
     /// Seconds a service may take to open its port before it is stopped and reported failed.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub service_timeout: f64,
+    pub(crate) service_timeout: f64,
 
     /// The dropbear binary of the intrinsic sshd (a dropbearmulti, or a standalone dropbear).
     #[arg(long, value_name = "PATH", default_value = "/opt/kernel/dropbearmulti")]
-    pub sshd_binary: PathBuf,
+    pub(crate) sshd_binary: PathBuf,
 
     /// The ttyd binary of the intrinsic web terminal (tmux is expected next to it).
     #[arg(long, value_name = "PATH", default_value = "/opt/kernel/ttyd")]
-    pub ttyd_binary: PathBuf,
+    pub(crate) ttyd_binary: PathBuf,
 
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]
-    pub language: Option<String>,
+    pub(crate) language: Option<String>,
 
     /// The interpreter or compiler the plugin should use.
     #[arg(value_name = "RUNTIME_PATH")]
-    pub runtime_path: Option<String>,
+    pub(crate) runtime_path: Option<String>,
+}
+
+impl ServeArgs {
+    /// `--interrupt-grace` as a duration (5 s when the value is not a usable number of
+    /// seconds).
+    pub(crate) fn interrupt_grace_period(&self) -> Duration {
+        Duration::try_from_secs_f64(self.interrupt_grace).unwrap_or(Duration::from_secs(5))
+    }
+
+    /// `--service-timeout` as a duration (30 s when the value is not a usable number of
+    /// seconds).
+    pub(crate) fn service_start_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.service_timeout).unwrap_or(Duration::from_secs(30))
+    }
 }
 
 /// `krunner run`.
 #[derive(Debug, Args, Clone)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Plugin directories searched first (repeatable).
     #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dirs: Vec<PathBuf>,
+    pub(crate) plugin_dirs: Vec<PathBuf>,
 
     /// The language.
     #[arg(value_name = "LANG")]
-    pub language: String,
+    pub(crate) language: String,
 
     /// Query mode: run this snippet.
     #[arg(long, value_name = "CODE", conflicts_with_all = ["exec", "build", "clean"], required_unless_present = "exec")]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
 
     /// Batch mode: the exec command (`*` = the plugin's default, e.g. ./main).
     #[arg(long, value_name = "CMD")]
-    pub exec: Option<String>,
+    pub(crate) exec: Option<String>,
 
     /// Batch mode: the build command, run before exec (`*` = make or the plugin's default).
     #[arg(long, value_name = "CMD", requires = "exec")]
-    pub build: Option<String>,
+    pub(crate) build: Option<String>,
 
     /// Batch mode: the clean command, run first.
     #[arg(long, value_name = "CMD", requires = "exec")]
-    pub clean: Option<String>,
+    pub(crate) clean: Option<String>,
 
     /// The interpreter or compiler the plugin should use.
     #[arg(long, value_name = "PATH")]
-    pub runtime_path: Option<String>,
+    pub(crate) runtime_path: Option<String>,
 
     /// Directory with environ.txt (none by default).
     #[arg(long, value_name = "DIR")]
-    pub config_dir: Option<PathBuf>,
+    pub(crate) config_dir: Option<PathBuf>,
 
     /// Show the runner's own logs.
     #[arg(long, short)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }

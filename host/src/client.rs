@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context as _};
 use std::os::unix::process::CommandExt;
 
 use crate::cli::RunArgs;
-use crate::plugins::SearchPath;
+use crate::plugin::SearchPath;
 
 static CTRL_C: AtomicUsize = AtomicUsize::new(0);
 
@@ -277,9 +277,7 @@ fn restore_echo(saved: &libc::termios) {
 /// Runs the task described by `args`; returns the exit status for the process.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let search = SearchPath::new(&args.plugin_dirs);
-    if search.find(&args.language).is_none() {
-        bail!(search.not_found_message(&args.language));
-    }
+    search.find_or_explain(&args.language)?;
     install_sigint();
     let runner = start_runner(&StartOptions {
         plugin_dirs: args.plugin_dirs.clone(),

@@ -1,28 +1,45 @@
-//! krunner: the Backend.AI kernel runner as a plugin host.
+//! krunner: the Backend.AI kernel runner, as a host for language plugins.
 //!
-//! The binary speaks the agent's ZeroMQ protocol ([`protocol`], [`transport`]), runs tasks one
-//! at a time ([`worker`]) through a language plugin ([`plugins`], [`runner`], [`callbacks`]),
-//! owns every subprocess ([`process`]) and interactive input ([`input`]: the queue;
-//! [`stdin_feed`] and [`stdin_watch`]: task stdin pipes fed when a program blocks reading them;
-//! [`input_socket`]: the upstream side channel), and ships a client for people ([`client`]).
+//! The `krunner` binary is the long-lived process in a Backend.AI session container. It speaks
+//! the agent's ZeroMQ protocol (docs/protocol.md), runs the agent's tasks one at a time through
+//! a language plugin (`libkernel_<lang>.so`, see `krunner-plugin-api`), and owns every process,
+//! all interactive input and the in-container services. This library is the binary; its only
+//! public item is [`main`].
+//!
+//! # Layout
+//!
+//! An op travels down this list and its answer back up (docs/architecture.md draws it):
+//!
+//! - [`commands`]: the command line: serve mode, `run`, `plugins list|check|test`.
+//! - [`serve`]: startup, the dispatcher, the completion lane, shutdown.
+//! - [`wire`]: the protocol: ops in, messages out, the outbound queue, the socket thread.
+//! - [`tasks`]: the FIFO queue of `clean`/`build`/`exec`/`code`.
+//! - [`plugin`]: finding, vetting and loading plugins; the runner slot; the host side of the
+//!   ABI; interpreters.
+//! - [`context`]: the shared state tasks, plugin callbacks and services work on.
+//! - [`process`]: every process the host starts; process groups, the terminate ladder, the
+//!   output pump, exit codes.
+//! - [`input`]: the input queue, feeding a task's stdin, the user-input side channel.
+//! - [`services`]: `start-service` and friends, service definitions, intrinsic services.
+//! - Around them: [`cli`] (arguments), [`config`] (the agent's config files), [`child_env`]
+//!   (the environment of user processes), [`messages`] (texts users see), [`logging`],
+//!   [`proctitle`] (hiding serve mode's arguments) and [`sys`] (the libc calls).
 
-pub mod callbacks;
-pub mod cli;
-pub mod client;
-pub mod env;
-pub mod input;
-pub mod input_socket;
-pub mod logging;
-pub mod plugins;
-pub mod process;
-pub mod proctitle;
-pub mod protocol;
-pub mod runner;
-pub mod server;
-pub mod services;
-pub mod session;
-pub mod sessions;
-pub mod stdin_feed;
-pub mod stdin_watch;
-pub mod transport;
-pub mod worker;
+mod child_env;
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod input;
+mod logging;
+mod messages;
+mod plugin;
+mod process;
+mod proctitle;
+mod serve;
+mod services;
+mod sys;
+mod tasks;
+mod wire;
+
+pub use commands::main;

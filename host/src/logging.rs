@@ -1,10 +1,10 @@
 //! Runner logs: to the process's stderr (container logs), and warnings and errors also to the
-//! user's console as `stderr` messages, each line naming the runner (`c-kernel: ...`).
+//! user's console as `stderr` messages, each line naming the runner (`c-kernel: ...`),
+//! docs/protocol.md §5.9.
 //!
 //! Forwarded lines go through the same [`Outbox`] as task output, so a warning logged during a
 //! task (such as "cannot find main.c") reaches the user before that task's `finished`.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
@@ -15,12 +15,11 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::protocol::Msg;
-use crate::transport::Outbox;
+use crate::wire::{on_socket_thread, Msg, Outbox};
 
 /// The tracing target for problems with the agent's requests (malformed frames, bad JSON):
 /// logged for the operator, never forwarded to the user's console.
-pub const WIRE: &str = "krunner::wire";
+pub(crate) const WIRE: &str = "krunner::wire";
 
 struct Forward {
     outbox: Outbox,
@@ -29,19 +28,9 @@ struct Forward {
 
 static FORWARD: OnceLock<Forward> = OnceLock::new();
 
-thread_local! {
-    static IS_WRITER: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current thread as the socket writer: its own log events are not forwarded (the
-/// writer cannot queue messages for itself without risking a deadlock on a full queue).
-pub fn mark_writer_thread() {
-    IS_WRITER.with(|w| w.set(true));
-}
-
 /// Installs the global subscriber. `KRUNNER_LOG` (an `EnvFilter` directive) overrides the
 /// level; otherwise `info`, or `debug` with `--debug`.
-pub fn init(debug: bool) {
+pub(crate) fn init(debug: bool) {
     let default = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_env("KRUNNER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let console = tracing_subscriber::fmt::layer()
@@ -56,7 +45,7 @@ pub fn init(debug: bool) {
 }
 
 /// Starts forwarding warnings and errors to the user's console through `outbox`.
-pub fn forward_to(outbox: Outbox, runner_name: &str) {
+pub(crate) fn forward_to(outbox: Outbox, runner_name: &str) {
     let _ = FORWARD.set(Forward {
         outbox,
         prefix: runner_name.to_owned(),
@@ -70,7 +59,9 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
         let Some(forward) = FORWARD.get() else {
             return;
         };
-        if IS_WRITER.with(Cell::get) || event.metadata().target() == WIRE {
+        // The socket thread cannot queue messages for itself without risking a deadlock on a
+        // full queue; problems with the agent's own requests are not the user's business.
+        if on_socket_thread() || event.metadata().target() == WIRE {
             return;
         }
         let mut visitor = MessageVisitor::default();

@@ -1,4 +1,4 @@
-//! Keeps serve mode's arguments out of `/proc/<pid>/cmdline`.
+//! Keeps serve mode's arguments out of `/proc/<pid>/cmdline` (docs/protocol.md §5.14).
 //!
 //! Agents start the runner as `krunner python /usr/bin/python3`, and users clean up with
 //! `pkill -f python`, which would kill the session. So serve mode re-executes itself (same PID)
@@ -8,19 +8,22 @@
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use crate::sys;
+
 const ARGS_VAR: &str = "KRUNNER_HIDDEN_ARGS";
 
 /// The command line shown after hiding.
-pub const TITLE: &str = "krunner";
+pub(crate) const TITLE: &str = "krunner";
 
 /// Returns the real arguments (without argv\[0\]): either recovered after a re-exec, or the
 /// process's own when hiding is not needed or not possible. May not return: it re-executes
 /// the process when `hide` is true and this is the first start.
-pub fn arguments(hide: bool) -> Vec<OsString> {
+pub(crate) fn arguments(hide: bool) -> Vec<OsString> {
     if let Some(encoded) = std::env::var_os(ARGS_VAR) {
         // Single-threaded at this point: nothing else reads the environment concurrently.
         std::env::remove_var(ARGS_VAR);
-        set_process_name();
+        // After a re-exec through /proc/self/exe the process would be called `exe`.
+        sys::set_process_name(TITLE);
         if let Some(args) = encoded
             .to_str()
             .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
@@ -58,16 +61,7 @@ fn reexec(args: &[OsString]) {
         return;
     };
     std::env::set_var(ARGS_VAR, encoded);
-    let argv = [title.as_ptr(), std::ptr::null()];
-    // SAFETY: both arrays are NUL-terminated and outlive the call; execv only returns on error.
-    unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
+    let err = sys::execv(&exe, &title);
+    tracing::debug!("cannot hide the command line: {err}");
     std::env::remove_var(ARGS_VAR);
-}
-
-/// Names the process `krunner` (after a re-exec through `/proc/self/exe` it would be `exe`).
-/// Threads created later inherit the name.
-fn set_process_name() {
-    let name = b"krunner\0";
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
 }

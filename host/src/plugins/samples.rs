@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use krunner_plugin_api::Sample;
 
-use super::list::file_of;
-use super::probe::{self, Status};
-use crate::client::{start_runner, StartOptions};
+use super::plugins::file_of;
+use crate::plugin::probe::{self, Status};
+use super::run::{start_runner, StartOptions};
 
 /// Outcome of one sample.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Prestart actions of service definitions (`write_file`, `write_tempfile`, `mkdir`,
-//! `run_command`, `log`), run in order before every start.
+//! `run_command`, `log`), run in order before every start (docs/protocol.md §6.8).
 //!
 //! They keep upstream's observable behaviour (arguments are `str.format_map` templates,
 //! `write_file` adds a newline per line and defaults to mode 644, `write_tempfile` writes lines
@@ -8,25 +8,25 @@
 //! child environment, and `log` accepts the documented `body` as well as `message`.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use krunner_plugin_api::util::which_in;
 use serde_json::{Map, Value};
 
 use super::definition::{ActionSpec, DefinitionError};
 use super::interpolate::{self, Style, Variables};
+use crate::process::{self, Spawn};
 
 /// Runs `actions` in order, storing each `ref`'d result in `vars`. A `run_command` still
 /// running after `timeout` is killed (a start must always be answered).
-pub fn run_all(
+pub(crate) fn run_all(
     actions: &[ActionSpec],
     vars: &mut Variables,
     env: &BTreeMap<String, String>,
-    cwd: Option<&std::path::Path>,
+    cwd: Option<&Path>,
     timeout: Duration,
 ) -> Result<(), DefinitionError> {
     for action in actions {
@@ -126,7 +126,7 @@ fn run(
     spec: &ActionSpec,
     vars: &Variables,
     env: &BTreeMap<String, String>,
-    cwd: Option<&std::path::Path>,
+    cwd: Option<&Path>,
     timeout: Duration,
 ) -> Result<Value, DefinitionError> {
     let a = Args {
@@ -135,171 +135,126 @@ fn run(
         vars,
     };
     match spec.action.as_str() {
-        "write_file" => {
-            a.only(&["filename", "body", "mode", "append"])?;
-            let filename = a.string("filename")?;
-            let body = a.lines("body")?;
-            let mode = a.mode()?;
-            let append = a.flag("append")?;
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(append)
-                .truncate(!append)
-                .mode(mode)
-                .open(&filename)
-                .map_err(|e| io_error("write_file", &filename, e))?;
-            for line in body {
-                file.write_all(line.as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .map_err(|e| io_error("write_file", &filename, e))?;
-            }
-            std::fs::set_permissions(&filename, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io_error("write_file", &filename, e))?;
-            Ok(Value::Null)
-        }
-        "write_tempfile" => {
-            a.only(&["body", "mode"])?;
-            let body = a.lines("body")?;
-            let mode = a.mode()?;
-            let path = tempfile_path();
-            let mut file = std::fs::OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
-            for line in body {
-                file.write_all(line.as_bytes())
-                    .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
-            }
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io_error("write_tempfile", &path.display().to_string(), e))?;
-            Ok(Value::String(path.display().to_string()))
-        }
+        "write_file" => write_file(&a),
+        "write_tempfile" => write_tempfile(&a),
         "mkdir" => {
             a.only(&["path"])?;
             let path = a.string("path")?;
             std::fs::create_dir_all(&path).map_err(|e| io_error("mkdir", &path, e))?;
             Ok(Value::Null)
         }
-        "run_command" => {
-            a.only(&["command", "echo"])?;
-            let argv = a.lines("command")?;
-            let echo = a.flag("echo")?;
-            let Some((program, rest)) = argv.split_first() else {
-                return Err(invalid("action run_command: the command is empty"));
-            };
-            let path = env.get("PATH").map(String::as_str).unwrap_or_default();
-            let program = krunner_plugin_api::util::which_in(program, path)
-                .unwrap_or_else(|| PathBuf::from(program));
-            let mut command = Command::new(&program);
-            command
-                .args(rest)
-                .env_clear()
-                .envs(env)
-                .stdin(Stdio::null())
-                .process_group(0);
-            if let Some(dir) = cwd {
-                command.current_dir(dir);
-            }
-            let shown = program.display().to_string();
-            let output = output_within(command, timeout)
-                .map_err(|e| io_error("run_command", &shown, e))?;
-            if echo {
-                let _ = std::io::stdout().write_all(&output.stdout);
-                let _ = std::io::stderr().write_all(&output.stderr);
-            }
-            if !output.status.success() {
-                tracing::info!(
-                    "prestart command {} exited with {}",
-                    program.display(),
-                    output.status
-                );
-            }
-            let mut result = Map::new();
-            result.insert(
-                "out".into(),
-                String::from_utf8_lossy(&output.stdout).into_owned().into(),
-            );
-            result.insert(
-                "err".into(),
-                String::from_utf8_lossy(&output.stderr).into_owned().into(),
-            );
-            Ok(Value::Object(result))
-        }
-        "log" => {
-            a.only(&["message", "body", "debug"])?;
-            let message = if a.args.contains_key("message") {
-                a.string("message")?
-            } else {
-                a.string("body")?
-            };
-            if a.flag("debug")? {
-                tracing::debug!("{message}");
-            } else {
-                tracing::info!("{message}");
-            }
-            Ok(Value::Null)
-        }
+        "run_command" => run_command(&a, env, cwd, timeout),
+        "log" => log(&a),
         other => Err(invalid(format!(
             "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
         ))),
     }
 }
 
-/// Runs `command` to completion, collecting its output; kills its process group and fails if
-/// it is still running after `timeout`.
-fn output_within(mut command: Command, timeout: Duration) -> std::io::Result<Output> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
+/// `write_file`: one line per body item, mode 644 unless given; `append` appends.
+fn write_file(a: &Args<'_>) -> Result<Value, DefinitionError> {
+    a.only(&["filename", "body", "mode", "append"])?;
+    let filename = a.string("filename")?;
+    let body = a.lines("body")?;
+    let mode = a.mode()?;
+    let append = a.flag("append")?;
+    let fail = |e| io_error("write_file", &filename, e);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .mode(mode)
+        .open(&filename)
+        .map_err(fail)?;
+    for line in body {
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .map_err(fail)?;
+    }
+    std::fs::set_permissions(&filename, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    Ok(Value::Null)
+}
+
+/// `write_tempfile`: the body as given into a new `.py` file; returns its path.
+fn write_tempfile(a: &Args<'_>) -> Result<Value, DefinitionError> {
+    a.only(&["body", "mode"])?;
+    let body = a.lines("body")?;
+    let mode = a.mode()?;
+    let path = tempfile_path();
+    let shown = path.display().to_string();
+    let fail = |e| io_error("write_tempfile", &shown, e);
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    for line in body {
+        file.write_all(line.as_bytes()).map_err(fail)?;
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    Ok(Value::String(shown))
+}
+
+/// `run_command`: runs with the user processes' environment, within the start's budget;
+/// returns `{"out", "err"}`.
+fn run_command(
+    a: &Args<'_>,
+    env: &BTreeMap<String, String>,
+    cwd: Option<&Path>,
+    timeout: Duration,
+) -> Result<Value, DefinitionError> {
+    a.only(&["command", "echo"])?;
+    let argv = a.lines("command")?;
+    let echo = a.flag("echo")?;
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(invalid("action run_command: the command is empty"));
     };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let pgid = i32::try_from(child.id()).unwrap_or(0);
-            if pgid > 0 {
-                // SAFETY: killpg has no memory-safety preconditions.
-                unsafe { libc::killpg(pgid, libc::SIGKILL) };
-            }
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("still running after {timeout:?}; killed"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+    let spawn = Spawn {
+        program: which_in(program, path).unwrap_or_else(|| PathBuf::from(program)),
+        args: rest.to_vec(),
+        env: env.clone(),
+        cwd: cwd.map(Path::to_path_buf),
+        ..Spawn::default()
     };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    let shown = spawn.program.display().to_string();
+    let output =
+        process::output_within(&spawn, timeout).map_err(|e| io_error("run_command", &shown, e))?;
+    if echo {
+        let _ = std::io::stdout().write_all(&output.stdout);
+        let _ = std::io::stderr().write_all(&output.stderr);
+    }
+    if !output.status.success() {
+        tracing::info!("prestart command {shown} exited with {}", output.status);
+    }
+    let mut result = Map::new();
+    result.insert(
+        "out".into(),
+        String::from_utf8_lossy(&output.stdout).into_owned().into(),
+    );
+    result.insert(
+        "err".into(),
+        String::from_utf8_lossy(&output.stderr).into_owned().into(),
+    );
+    Ok(Value::Object(result))
+}
+
+/// `log`: `message` (or the documented `body`) to the host's log.
+fn log(a: &Args<'_>) -> Result<Value, DefinitionError> {
+    a.only(&["message", "body", "debug"])?;
+    let message = if a.args.contains_key("message") {
+        a.string("message")?
+    } else {
+        a.string("body")?
+    };
+    if a.flag("debug")? {
+        tracing::debug!("{message}");
+    } else {
+        tracing::info!("{message}");
+    }
+    Ok(Value::Null)
 }
 
 fn tempfile_path() -> PathBuf {
@@ -318,6 +273,7 @@ fn tempfile_path() -> PathBuf {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Instant;
 
     fn action(v: Value) -> ActionSpec {
         serde_json::from_value(v).unwrap()

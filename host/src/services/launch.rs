@@ -1,23 +1,26 @@
-//! Spawning a service process and following it until it exits.
+//! Starting a service process and following it until it exits.
 //!
-//! Services run in their own process group with the session's child environment, their output
-//! going to the runner's own stdout/stderr (container logs), as upstream. A watcher thread per
-//! service waits for the exit and publishes it on a `watch` channel, which is what lets a port
-//! wait stop the moment the service dies and lets a crashed service be started again.
+//! Services run in their own process group with the user processes' environment, their output
+//! going to the host's own stdout/stderr (the container log), docs/protocol.md §6.3. A watcher
+//! thread per service learns the exit and publishes it on a `watch` channel, which is what lets
+//! a port wait stop the moment the service dies and lets a crashed service be started again.
+//! Stopping goes through the host's one terminate ladder ([`crate::process::terminate`]).
 
 use std::collections::BTreeMap;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use krunner_plugin_api::util::{is_executable, which_in};
 use thiserror::Error;
 use tokio::sync::watch;
 
-/// Why a service process could not be started (wording of PROTOCOL.md §6.2).
+use crate::process::{self, exit, Group, Output, Spawn};
+
+/// Why a service process could not be started (docs/protocol.md §6.4).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum LaunchError {
+pub(crate) enum LaunchError {
     /// The program exists but cannot be executed.
     #[error("the target file is not executable: {0}")]
     NotExecutable(String),
@@ -38,33 +41,47 @@ pub enum LaunchError {
 }
 
 /// A running (or exited) service process.
-#[derive(Debug, Clone)]
-pub struct ServiceProcess {
-    /// Its pid, which is also its process group.
-    pub pid: i32,
+#[derive(Clone)]
+pub(crate) struct ServiceProcess {
+    /// Its process group.
+    pub(crate) group: Arc<Group>,
     /// `None` while it runs, then its exit status.
-    pub exit: watch::Receiver<Option<ExitStatus>>,
+    pub(crate) exit: watch::Receiver<Option<ExitStatus>>,
 }
 
 impl ServiceProcess {
     /// Whether it is still running.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.exit.borrow().is_none()
+    }
+
+    /// Its pid (also its process group id).
+    pub(crate) fn pid(&self) -> i32 {
+        self.group.pid()
+    }
+
+    /// Whether `other` is the same process.
+    pub(crate) fn same(&self, other: &ServiceProcess) -> bool {
+        Arc::ptr_eq(&self.group, &other.group)
     }
 }
 
-/// Describes an exit status for humans: `exit code 3` or `signal 9`.
-pub fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("signal {sig}"),
-        _ => "an unknown status".into(),
+/// Finds `argv[0]` on `PATH` the way the service start reports it.
+fn resolve_program(first: &str, path: &str) -> Result<PathBuf, LaunchError> {
+    if let Some(p) = which_in(first, path) {
+        return Ok(p);
     }
+    let p = PathBuf::from(first);
+    Err(if first.contains('/') && p.is_file() && !is_executable(&p) {
+        LaunchError::NotExecutable(first.to_owned())
+    } else {
+        LaunchError::NotFound(first.to_owned())
+    })
 }
 
 /// Spawns `argv` with exactly `env`, in `cwd` (or the current directory), in a new process
 /// group; `name` names the watcher thread.
-pub fn spawn(
+pub(crate) fn spawn(
     name: &str,
     argv: &[String],
     env: &BTreeMap<String, String>,
@@ -72,117 +89,88 @@ pub fn spawn(
 ) -> Result<ServiceProcess, LaunchError> {
     let (first, rest) = argv.split_first().ok_or(LaunchError::Empty)?;
     let path = env.get("PATH").map(String::as_str).unwrap_or_default();
-    let program = match which_in(first, path) {
-        Some(p) => p,
-        None => {
-            let p = PathBuf::from(first);
-            return Err(
-                if first.contains('/') && p.is_file() && !is_executable(&p) {
-                    LaunchError::NotExecutable(first.clone())
-                } else {
-                    LaunchError::NotFound(first.clone())
-                },
-            );
-        }
+    let spawn = Spawn {
+        program: resolve_program(first, path)?,
+        arg0: Some(first.clone()),
+        args: rest.to_vec(),
+        env: env.clone(),
+        cwd: cwd.map(Path::to_path_buf),
     };
-    let mut command = std::process::Command::new(&program);
-    command
-        .arg0(first)
-        .args(rest)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .process_group(0);
-    if let Some(dir) = cwd {
-        command.current_dir(dir);
-    }
-    let mut child = command.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
-        std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
-        _ => LaunchError::Os {
-            program: first.clone(),
-            reason: e.to_string(),
-        },
+    let started = process::start(&spawn, Stdio::null(), Output::Inherit).map_err(|e| {
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
+            std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
+            _ => LaunchError::Os {
+                program: first.clone(),
+                reason: e.to_string(),
+            },
+        }
     })?;
-    let pid = i32::try_from(child.id()).unwrap_or(0);
+    let group = started.group;
     let (tx, rx) = watch::channel(None);
+    let watched = Arc::clone(&group);
     let label = name.to_owned();
     let watcher = std::thread::Builder::new()
         .name(format!("service-{name}"))
-        .spawn(move || match child.wait() {
-            Ok(status) => {
-                tracing::info!(
-                    "service {label} (pid {pid}) exited with {}",
-                    describe(status)
-                );
-                let _ = tx.send(Some(status));
-            }
-            Err(e) => {
-                tracing::warn!("cannot wait for service {label} (pid {pid}): {e}");
-                let _ = tx.send(Some(ExitStatus::from_raw(-1)));
-            }
-        });
+        .spawn(move || watch_exit(&watched, &label, &tx));
     if let Err(e) = watcher {
         // Without a watcher the exit could never be observed; do not leave it running.
-        signal_group(pid, libc::SIGKILL);
+        process::kill(&group);
+        group.reap();
         return Err(LaunchError::Os {
             program: first.clone(),
             reason: format!("cannot start its watcher thread: {e}"),
         });
     }
-    Ok(ServiceProcess { pid, exit: rx })
+    Ok(ServiceProcess { group, exit: rx })
 }
 
-/// Sends `sig` to the service's process group.
-pub fn signal_group(pid: i32, sig: i32) {
-    if pid <= 0 {
-        return;
-    }
-    // SAFETY: killpg has no memory-safety preconditions.
-    unsafe { libc::killpg(pid, sig) };
+/// The watcher: waits for the exit, publishes it, and reaps the process.
+fn watch_exit(group: &Group, label: &str, tx: &watch::Sender<Option<ExitStatus>>) {
+    let pid = group.pid();
+    let status = match group.wait_exit_forever() {
+        Ok(status) => {
+            tracing::info!(
+                "service {label} (pid {pid}) exited with {}",
+                exit::describe(status)
+            );
+            status
+        }
+        Err(e) => {
+            tracing::warn!("cannot wait for service {label} (pid {pid}): {e}");
+            std::os::unix::process::ExitStatusExt::from_raw(-1)
+        }
+    };
+    group.reap();
+    let _ = tx.send(Some(status));
 }
 
-/// Terminates a service: SIGTERM to its group, SIGKILL after `grace` if it is still running.
-pub async fn terminate(process: &ServiceProcess, grace: Duration) {
+/// Stops a service: SIGTERM to its group, SIGKILL after `grace` if it is still running.
+pub(crate) async fn terminate(process: &ServiceProcess, grace: Duration) {
     if !process.alive() {
         return;
     }
-    signal_group(process.pid, libc::SIGTERM);
-    signal_group(process.pid, libc::SIGCONT);
+    let group = Arc::clone(&process.group);
+    let ladder = tokio::task::spawn_blocking(move || {
+        process::terminate(std::slice::from_ref(&group), grace, "a service");
+    });
+    let _ = ladder.await;
+    // The watcher publishes the exit right after the leader is gone.
     let mut exit = process.exit.clone();
-    let exited = tokio::time::timeout(grace, exit.wait_for(Option::is_some))
-        .await
-        .is_ok();
-    if !exited {
-        tracing::warn!(
-            "service pid {} ignored SIGTERM for {grace:?}; sending SIGKILL",
-            process.pid
-        );
-        signal_group(process.pid, libc::SIGKILL);
-        let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
 }
 
-/// Terminates many services without a runtime (shutdown): SIGTERM to all now, SIGKILL to the
+/// Stops many services without a runtime (shutdown): SIGTERM to all now, SIGKILL to the
 /// survivors once `deadline` passes.
-pub fn terminate_all_blocking(processes: &[ServiceProcess], deadline: std::time::Instant) {
-    let alive: Vec<&ServiceProcess> = processes.iter().filter(|p| p.alive()).collect();
-    for p in &alive {
-        signal_group(p.pid, libc::SIGTERM);
-        signal_group(p.pid, libc::SIGCONT);
-    }
-    while std::time::Instant::now() < deadline && alive.iter().any(|p| p.alive()) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for p in alive.iter().filter(|p| p.alive()) {
-        tracing::warn!("service pid {} ignored SIGTERM; sending SIGKILL", p.pid);
-        signal_group(p.pid, libc::SIGKILL);
-    }
+pub(crate) fn terminate_all_blocking(processes: &[ServiceProcess], deadline: Instant) {
+    let groups: Vec<Arc<Group>> = processes.iter().map(|p| Arc::clone(&p.group)).collect();
+    let grace = deadline.saturating_duration_since(Instant::now());
+    process::terminate(&groups, grace, "a service");
 }
 
 /// Removes every `/opt/backend.ai/lib:` from `LD_LIBRARY_PATH` (the runner's own libraries
 /// must not leak into apps).
-pub fn strip_runner_libs(env: &mut BTreeMap<String, String>) {
+pub(crate) fn strip_runner_libs(env: &mut BTreeMap<String, String>) {
     if let Some(v) = env.get_mut("LD_LIBRARY_PATH") {
         *v = v.replace("/opt/backend.ai/lib:", "");
     }
@@ -197,7 +185,7 @@ mod tests {
     fn spawn_errors_use_upstream_wording() {
         let env: BTreeMap<String, String> =
             [("PATH".to_owned(), "/bin:/usr/bin".to_owned())].into();
-        let err = spawn("x", &["no-such-program-here".into()], &env, None).unwrap_err();
+        let err = spawn("x", &["no-such-program-here".into()], &env, None).err().unwrap();
         assert_eq!(
             err.to_string(),
             "the executable file is not found: no-such-program-here"
@@ -207,7 +195,7 @@ mod tests {
         let file = dir.join("not-exec");
         std::fs::write(&file, "#!/bin/sh\n").unwrap();
         let name = file.display().to_string();
-        let err = spawn("x", std::slice::from_ref(&name), &env, None).unwrap_err();
+        let err = spawn("x", std::slice::from_ref(&name), &env, None).err().unwrap();
         assert_eq!(
             err.to_string(),
             format!("the target file is not executable: {name}")

@@ -1,4 +1,4 @@
-//! Model services of inference sessions (`start-model-service`) and their health loop.
+//! Model services of inference sessions (`start-model-service`, docs/protocol.md §6.13).
 //!
 //! A model config becomes an in-memory service definition named `<name>-<port>`, started in
 //! the model directory. Fixed upstream bugs: a failure is reported with its real reason (not
@@ -6,66 +6,80 @@
 //! so JSON arguments work); the health loop counts consecutive failures, so successes reset it;
 //! any expected status code can match; and a service that dies is reported unhealthy at once.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::process::ExitStatus;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::watch;
+use thiserror::Error;
 
 use super::definition::{ActionSpec, CommandSpec, Definition, Ordered};
-use crate::protocol::Msg;
-use crate::transport::Outbox;
+use super::error::{log_outcome, Started};
+use super::replies::ReplySlot;
+use super::request::Request;
+use super::start::How;
+use super::{health, lock, Services};
+use crate::logging::WIRE;
+use crate::wire::{Msg, ServiceResult};
+
+/// Why a model config cannot be started.
+#[derive(Debug, Error)]
+pub(crate) enum ModelError {
+    /// A pre-start action without a name.
+    #[error("pre_start_actions[{0}] has no action")]
+    NoAction(usize),
+    /// A pre-start action whose arguments are not an object.
+    #[error("pre_start_actions[{0}].args is not an object")]
+    ArgsNotObject(usize),
+}
 
 /// `ModelConfig` as the agent sends it (unknown fields are ignored: the agent owns the type).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ModelConfig {
+pub(crate) struct ModelConfig {
     /// The model's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where the model is mounted (the service's working directory).
-    pub model_path: String,
+    pub(crate) model_path: String,
     /// How to serve it.
-    pub service: ModelService,
+    pub(crate) service: ModelService,
 }
 
 /// `ModelConfig.service`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ModelService {
+pub(crate) struct ModelService {
     /// Actions run before the start.
     #[serde(default)]
-    pub pre_start_actions: Vec<Value>,
+    pub(crate) pre_start_actions: Vec<Value>,
     /// A script (since 2026-07) or an argv (before).
-    pub start_command: CommandSpec,
+    pub(crate) start_command: CommandSpec,
     /// The shell for a script (`null`: split it like a shell would).
     #[serde(default)]
-    pub shell: Option<String>,
+    pub(crate) shell: Option<String>,
     /// The port it listens on.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Health checking.
     #[serde(default)]
-    pub health_check: Option<HealthCheck>,
+    pub(crate) health_check: Option<HealthCheck>,
 }
 
 /// `ModelConfig.service.health_check`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct HealthCheck {
+pub(crate) struct HealthCheck {
     /// Whether to check at all.
-    pub enable: bool,
+    pub(crate) enable: bool,
     /// Seconds between checks.
-    pub interval: f64,
+    pub(crate) interval: f64,
     /// The HTTP path to GET.
-    pub path: String,
+    pub(crate) path: String,
     /// Consecutive failures tolerated before reporting unhealthy.
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
     /// Seconds one check may take.
-    pub max_wait_time: f64,
+    pub(crate) max_wait_time: f64,
     /// The status code that means healthy.
-    pub expected_status_code: u16,
+    pub(crate) expected_status_code: u16,
     /// Seconds before the first check.
-    pub initial_delay: f64,
+    pub(crate) initial_delay: f64,
 }
 
 impl Default for HealthCheck {
@@ -84,22 +98,22 @@ impl Default for HealthCheck {
 
 impl ModelConfig {
     /// The service name: `<name>-<port>`.
-    pub fn service_name(&self) -> String {
+    pub(crate) fn service_name(&self) -> String {
         format!("{}-{}", self.name, self.service.port)
     }
 
     /// The service definition this model is started from.
-    pub fn definition(&self) -> Result<Definition, String> {
+    pub(crate) fn definition(&self) -> Result<Definition, ModelError> {
         let mut actions = Vec::new();
         for (i, a) in self.service.pre_start_actions.iter().enumerate() {
             let action = a
                 .get("action")
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("pre_start_actions[{i}] has no action"))?;
+                .ok_or(ModelError::NoAction(i))?;
             let args = match a.get("args") {
                 None | Some(Value::Null) => serde_json::Map::new(),
                 Some(Value::Object(m)) => m.clone(),
-                Some(_) => return Err(format!("pre_start_actions[{i}].args is not an object")),
+                Some(_) => return Err(ModelError::ArgsNotObject(i)),
             };
             actions.push(ActionSpec {
                 action: action.to_owned(),
@@ -121,89 +135,78 @@ impl ModelConfig {
     }
 }
 
-/// One HTTP GET of `http://127.0.0.1:<port><path>`: the status code.
-pub fn http_status(port: u16, path: &str, timeout: Duration) -> std::io::Result<u16> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nUser-Agent: krunner-health\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&head);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .filter(|_| line.starts_with("HTTP/"))
-        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+fn failed(reason: impl std::fmt::Display) -> Msg {
+    Msg::ModelServiceResult(ServiceResult::failed(format!(
+        "service failed to start: {reason}"
+    )))
 }
 
-/// Checks the model's health until its process exits, sending `model-service-status` on every
-/// transition (and unhealthy when the process dies).
-pub async fn health_loop(
-    outbox: Outbox,
-    model_name: String,
-    port: u16,
-    check: HealthCheck,
-    mut exit: watch::Receiver<Option<ExitStatus>>,
-) {
-    let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO);
-    let interval = secs(check.interval).max(Duration::from_millis(50));
-    let wait = secs(check.max_wait_time).max(Duration::from_millis(50));
-    let mut healthy: Option<bool> = None;
-    let mut failures: u32 = 0;
-    let report = |is_healthy: bool, healthy: &mut Option<bool>| {
-        if *healthy != Some(is_healthy) {
-            *healthy = Some(is_healthy);
-            tracing::info!(
-                "model {model_name} is {}",
-                if is_healthy { "healthy" } else { "unhealthy" }
-            );
-            outbox.send(Msg::ModelServiceStatus {
-                model_name: model_name.clone(),
-                is_healthy,
-            });
-        }
-    };
-    let mut delay = secs(check.initial_delay);
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            _ = exit.wait_for(Option::is_some) => {
-                report(false, &mut healthy);
+impl Services {
+    /// `start-model-service` (docs/protocol.md §6.13): one `model-service-result` in request
+    /// order, then `model-service-status` messages.
+    pub(crate) fn start_model_service(self: &Arc<Self>, payload: String) {
+        let slot = self
+            .model_replies
+            .reserve(Msg::ModelServiceResult(ServiceResult::failed(
+                "service failed to start",
+            )));
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.run_model_service(&payload, slot).await });
+    }
+
+    async fn run_model_service(self: Arc<Self>, payload: &str, slot: ReplySlot) {
+        let cfg: ModelConfig = match serde_json::from_str(payload) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(target: WIRE, "start-model-service: invalid request: {e}");
+                slot.send(failed(format_args!("invalid request: {e}")));
                 return;
             }
-        }
-        delay = interval;
-        let path = check.path.clone();
-        let probe = tokio::task::spawn_blocking(move || http_status(port, &path, wait));
-        let ok = match tokio::time::timeout(wait + Duration::from_millis(100), probe).await {
-            Ok(Ok(Ok(code))) => code == check.expected_status_code,
-            _ => false,
         };
-        if ok {
-            failures = 0;
-            report(true, &mut healthy);
-        } else {
-            failures = failures.saturating_add(1);
-            if failures > check.max_retries {
-                report(false, &mut healthy);
+        let def = match cfg.definition() {
+            Ok(d) => d,
+            Err(e) => {
+                slot.send(failed(e));
+                return;
             }
+        };
+        let name = cfg.service_name();
+        lock(&self.models).insert(name.clone(), def.clone());
+        let request = Request::internal(&name, cfg.service.port, "http");
+        let mut how = How::new(Some(self.config.timeout), false);
+        how.model = Some(def);
+        how.cwd = Some(PathBuf::from(&cfg.model_path));
+        let result = self.start_guarded(request, how).await;
+        log_outcome(&name, &result);
+        match result {
+            Ok(Started::Started) => {
+                let sent = slot.send_confirmed(Msg::ModelServiceResult(ServiceResult::started()));
+                let _ = sent.await;
+                self.watch_health(&cfg, &name);
+            }
+            Ok(Started::Running) => slot.send(Msg::ModelServiceResult(ServiceResult::running())),
+            Err(e) => slot.send(failed(e)),
+        }
+    }
+
+    /// Starts the health loop, or reports the model healthy when it has no health check.
+    fn watch_health(&self, cfg: &ModelConfig, name: &str) {
+        let check = cfg.service.health_check.clone().unwrap_or_default();
+        let exit = lock(&self.running).get(name).map(|p| p.exit.clone());
+        match exit {
+            Some(exit) if check.enable => {
+                tokio::spawn(health::health_loop(
+                    self.outbox.clone(),
+                    cfg.name.clone(),
+                    cfg.service.port,
+                    check,
+                    exit,
+                ));
+            }
+            _ => self.outbox.send(Msg::ModelServiceStatus {
+                model_name: cfg.name.clone(),
+                is_healthy: true,
+            }),
         }
     }
 }
@@ -238,21 +241,4 @@ mod tests {
         assert_eq!(old.definition().unwrap().base_argv("").unwrap(), ["a", "b"]);
     }
 
-    #[test]
-    fn http_status_reads_the_status_line() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            s.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
-        });
-        assert_eq!(
-            http_status(port, "/health", Duration::from_secs(2)).unwrap(),
-            503
-        );
-        server.join().unwrap();
-    }
 }

@@ -17,7 +17,7 @@ const RETRY: Duration = Duration::from_millis(100);
 
 /// How a port wait ended.
 #[derive(Debug)]
-pub enum PortWait {
+pub(crate) enum PortWait {
     /// The port accepted a connection.
     Open,
     /// The process exited first.
@@ -29,7 +29,7 @@ pub enum PortWait {
 }
 
 /// Waits until `127.0.0.1:port` accepts a connection, the process exits, or `budget` passes.
-pub async fn wait_open(
+pub(crate) async fn wait_open(
     port: u16,
     budget: Duration,
     probe_timeout: Duration,

@@ -9,8 +9,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::Msg;
-use crate::transport::Outbox;
+use crate::wire::{Msg, Outbox};
 
 struct Pending {
     reply: oneshot::Receiver<Msg>,
@@ -20,19 +19,19 @@ struct Pending {
 
 /// An ordered reply queue for one message type.
 #[derive(Clone)]
-pub struct ReplyQueue {
+pub(crate) struct ReplyQueue {
     tx: mpsc::UnboundedSender<Pending>,
 }
 
 /// The place of one reply in its queue.
-pub struct ReplySlot {
+pub(crate) struct ReplySlot {
     reply: oneshot::Sender<Msg>,
     sent: oneshot::Receiver<()>,
 }
 
 impl ReplyQueue {
     /// Starts the sending task on the current tokio runtime.
-    pub fn start(outbox: Outbox) -> Self {
+    pub(crate) fn start(outbox: Outbox) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
@@ -45,7 +44,7 @@ impl ReplyQueue {
     }
 
     /// Reserves the next place; `fallback` is sent if the slot is dropped unfilled.
-    pub fn reserve(&self, fallback: Msg) -> ReplySlot {
+    pub(crate) fn reserve(&self, fallback: Msg) -> ReplySlot {
         let (reply_tx, reply_rx) = oneshot::channel();
         let (sent_tx, sent_rx) = oneshot::channel();
         let pending = Pending {
@@ -65,13 +64,13 @@ impl ReplyQueue {
 
 impl ReplySlot {
     /// Fills the slot.
-    pub fn send(self, msg: Msg) {
+    pub(crate) fn send(self, msg: Msg) {
         let _ = self.reply.send(msg);
     }
 
     /// Fills the slot; the returned receiver resolves once the reply has been queued for the
     /// agent (after every earlier reply), for messages that must follow it.
-    pub fn send_confirmed(self, msg: Msg) -> oneshot::Receiver<()> {
+    pub(crate) fn send_confirmed(self, msg: Msg) -> oneshot::Receiver<()> {
         let _ = self.reply.send(msg);
         self.sent
     }
@@ -81,7 +80,7 @@ impl ReplySlot {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::protocol::ServiceResult;
+    use crate::wire::ServiceResult;
 
     #[test]
     fn slots_are_sent_in_reservation_order() {

@@ -1,0 +1,20 @@
+//! Interactive input: text from `input` ops, and everything that hands it to a reader.
+//!
+//! - [`queue`]: the input queue all readers share ([`InputQueue`]); early input waits there
+//!   for the next request, and interrupts and shutdown cancel waiting requests.
+//! - [`feed`]: the feeder of a task's stdin pipe ([`StdinFeed`]), which asks the agent only
+//!   when a program is really blocked reading it.
+//! - [`watch`] and [`syscalls`]: how that is known, from `/proc`.
+//! - [`side_channel`]: the user-input socket of images with the old input hooks.
+//!
+//! docs/protocol.md §2.5, §5.5 and §5.6 describe the behaviour.
+
+mod feed;
+mod queue;
+mod side_channel;
+mod syscalls;
+mod watch;
+
+pub(crate) use feed::StdinFeed;
+pub(crate) use queue::{Cancelled, InputQueue, EOF_MARK};
+pub(crate) use side_channel::InputSockets;

@@ -1,0 +1,149 @@
+//! Loading one plugin file: pre-flight, `dlopen`, the version policy, and the plugin's
+//! self-description.
+//!
+//! Each step can only fail with a [`LoadError`] that names the file and says what to do. The
+//! library stays mapped for the life of the process: plugins are never unloaded (their
+//! threads and statics may outlive any runner).
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::library::lib_header_from_path;
+use abi_stable::std_types::RStr;
+use krunner_plugin_api::{
+    HostBox, KernelPluginRef, PluginError, PluginInfo, RunnerBox, RunnerConfig, Sample,
+    API_VERSION,
+};
+
+use super::error::LoadError;
+use super::search::language_of;
+use super::{preflight, version};
+
+/// A loaded, checked plugin.
+pub(crate) struct Plugin {
+    /// The file it came from.
+    pub(crate) path: PathBuf,
+    /// The `krunner-plugin-api` version it was built against.
+    pub(crate) built_against: String,
+    /// Its self-description.
+    pub(crate) info: PluginInfo,
+    module: KernelPluginRef,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("built_against", &self.built_against)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Plugin {
+    /// The plugin's declared samples; `None` for plugins built against plugin-api 1.0, which
+    /// has no samples entry point.
+    pub(crate) fn samples(&self) -> Option<Result<Vec<Sample>, serde_json::Error>> {
+        let samples = self.module.samples()?;
+        let json = samples();
+        Some(serde_json::from_str(json.as_str()))
+    }
+
+    /// Creates a runner.
+    pub(crate) fn new_runner(
+        &self,
+        config: &RunnerConfig,
+        host: HostBox,
+    ) -> Result<RunnerBox, PluginError> {
+        let json =
+            serde_json::to_string(config).map_err(|e| PluginError::internal(e.to_string()))?;
+        (self.module.new_runner())(RStr::from(json.as_str()), host).into_result()
+    }
+}
+
+/// Loads and checks the plugin at `path`.
+pub(crate) fn load(path: &Path) -> Result<Plugin, LoadError> {
+    preflight::check(path).map_err(|source| LoadError::Preflight {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    bind_now(path).map_err(|detail| LoadError::Open {
+        path: path.to_path_buf(),
+        detail,
+    })?;
+    let header = lib_header_from_path(path).map_err(|e| version::classify(path, e))?;
+    let checked = version::check(path, header)?;
+    let info = read_info(path, &checked.module)?;
+    check_info(path, &info, checked.minor)?;
+    Ok(Plugin {
+        path: path.to_path_buf(),
+        built_against: checked.version,
+        info,
+        module: checked.module,
+    })
+}
+
+/// dlopen with `RTLD_NOW` so missing dependencies are reported now, with the loader's text.
+/// The handle is kept, so the later load by abi_stable reuses it.
+fn bind_now(path: &Path) -> Result<(), String> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+    // SAFETY: loading a library runs its initialisers; the file passed the pre-flight check
+    // and plugins are trusted code by design (they run the user's programs).
+    match unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) } {
+        Ok(lib) => {
+            std::mem::forget(lib);
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The plugin's self-description.
+fn read_info(path: &Path, module: &KernelPluginRef) -> Result<PluginInfo, LoadError> {
+    let json = (module.info())();
+    let info: PluginInfo = serde_json::from_str(json.as_str()).map_err(|e| LoadError::BadInfo {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if info.language.is_empty() {
+        return Err(LoadError::BadInfo {
+            path: path.to_path_buf(),
+            detail: if info.description.is_empty() {
+                "it reports no language".into()
+            } else {
+                info.description.clone()
+            },
+        });
+    }
+    Ok(info)
+}
+
+/// What the info must agree with: the host's version and the file's name.
+fn check_info(path: &Path, info: &PluginInfo, plugin_minor: u32) -> Result<(), LoadError> {
+    let (host_major, host_minor) = version::host_version();
+    if plugin_minor > host_minor && info.min_api_minor > host_minor {
+        return Err(LoadError::NeedsNewerHost {
+            path: path.to_path_buf(),
+            major: host_major,
+            needed: info.min_api_minor,
+            host: API_VERSION,
+        });
+    }
+    let expected = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(language_of);
+    if let Some(expected) = expected.filter(|e| *e != info.language) {
+        return Err(LoadError::NameMismatch {
+            path: path.to_path_buf(),
+            expected: expected.to_owned(),
+            reported: info.language.clone(),
+        });
+    }
+    if !info.panic_unwind {
+        tracing::warn!(
+            "{}: built with panic=abort; a panic in it will stop the runner",
+            path.display()
+        );
+    }
+    Ok(())
+}

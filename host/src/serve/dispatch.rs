@@ -1,0 +1,140 @@
+//! The dispatcher: every decoded op goes where it is handled, and the receive loop never waits
+//! on a task, a plugin or a subprocess (docs/protocol.md §2.2).
+//!
+//! Queued ops go to the task thread, completions to their own lane, service ops to the
+//! service supervisor (which answers in request order), and `status`, `input` and `interrupt`
+//! are answered or applied on the spot. A malformed message is logged and skipped, and the
+//! reply it owes is still sent, in its place.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::completion;
+use crate::context::{Context, Phase};
+use crate::logging::WIRE;
+use crate::messages;
+use crate::plugin::RunnerSlot;
+use crate::services::Services;
+use crate::tasks::{Task, Tasks};
+use crate::wire::{self, Frames, Msg, Op, Outbox};
+
+/// Routes ops until SIGTERM or SIGINT.
+pub(super) struct Dispatcher {
+    pub(super) context: Arc<Context>,
+    pub(super) runner: Arc<RunnerSlot>,
+    pub(super) services: Arc<Services>,
+    pub(super) outbox: Outbox,
+    pub(super) started_at: f64,
+}
+
+impl Dispatcher {
+    /// Receives ops from `inbound` until a termination signal arrives or the socket thread
+    /// stops.
+    pub(super) async fn run(
+        &self,
+        mut inbound: mpsc::UnboundedReceiver<Frames>,
+        tasks: &Tasks,
+    ) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let (complete_tx, complete_rx) = mpsc::unbounded_channel();
+        tokio::spawn(completion::lane(
+            Arc::clone(&self.runner),
+            self.outbox.clone(),
+            complete_rx,
+        ));
+        loop {
+            tokio::select! {
+                frames = inbound.recv() => match frames {
+                    Some(frames) => self.dispatch(&frames, tasks, &complete_tx),
+                    None => break,
+                },
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM received; shutting down");
+                    break;
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT received; shutting down");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(
+        &self,
+        frames: &[Vec<u8>],
+        tasks: &Tasks,
+        complete: &mpsc::UnboundedSender<completion::Request>,
+    ) {
+        let op = match wire::decode(frames) {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::warn!(target: WIRE, "ignoring a malformed message: {e}");
+                if let Some(reply) = e.owed_reply() {
+                    self.answer_malformed(reply.clone(), complete);
+                }
+                return;
+            }
+        };
+        tracing::debug!("op {}", op.name());
+        match op {
+            Op::Clean(c) => tasks.submit(Task::Clean(c)),
+            Op::Build(c) => tasks.submit(Task::Build(c)),
+            Op::Exec(c) => tasks.submit(Task::Exec(c)),
+            Op::Code(c) => tasks.submit(Task::Code(c)),
+            Op::Input(text) => self.context.input.push(text),
+            Op::Complete(json) => {
+                let _ = complete.send(Some(json));
+            }
+            Op::Interrupt => self.interrupt(),
+            Op::Status => self.outbox.send(Msg::Status {
+                started_at: self.started_at,
+            }),
+            Op::Event(event) => self.event(event),
+            Op::StartService(payload) => self.services.start_service(payload),
+            Op::ShutdownService(payload) => self.services.shutdown_service(&payload),
+            Op::GetApps(filter) => self.outbox.send(self.services.get_apps(&filter)),
+            Op::StartModelService(payload) => self.services.start_model_service(payload),
+        }
+    }
+
+    /// Sends the reply a malformed request owes, through the lane that keeps its order.
+    fn answer_malformed(
+        &self,
+        reply: Msg,
+        complete: &mpsc::UnboundedSender<completion::Request>,
+    ) {
+        match reply {
+            Msg::Completion(_) => {
+                let _ = complete.send(None);
+            }
+            reply @ Msg::ServiceResult(_) => self.services.answer_start_service(reply),
+            reply @ Msg::ModelServiceResult(_) => self.services.answer_start_model_service(reply),
+            reply => self.outbox.send(reply),
+        }
+    }
+
+    fn interrupt(&self) {
+        let signalled = self.context.interrupt();
+        tracing::debug!("interrupt: signalled {signalled} process group(s)");
+        if self.context.phase() != Phase::Idle {
+            let runner = Arc::clone(&self.runner);
+            tokio::task::spawn_blocking(move || runner.interrupt());
+        }
+    }
+
+    fn event(&self, event: serde_json::Value) {
+        if event.get("type").and_then(|t| t.as_str()) == Some("oom") {
+            tracing::warn!("{}", messages::OUT_OF_MEMORY);
+        } else {
+            tracing::info!("agent-notified event: {event}");
+        }
+        let runner = Arc::clone(&self.runner);
+        tokio::task::spawn_blocking(move || runner.on_event(&event));
+    }
+}

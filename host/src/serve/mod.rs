@@ -1,0 +1,84 @@
+//! Serve mode (`krunner <lang>`): the container's main process.
+//!
+//! [`serve`] loads the plugin, binds the agent's sockets, starts the task thread, the
+//! services and the input side channel, and hands every op to the [`dispatch`]er until SIGTERM
+//! or SIGINT; then [`shutdown`] stops everything in order. docs/architecture.md follows an op
+//! through these parts.
+
+mod completion;
+mod dispatch;
+mod shutdown;
+mod startup;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::cli::ServeArgs;
+use crate::config::IntrinsicPorts;
+use crate::input::InputSockets;
+use crate::plugin::RunnerSlot;
+use crate::services::Services;
+use crate::sys;
+use crate::tasks::{Task, Tasks};
+use crate::wire::Frames;
+
+/// Runs serve mode until SIGTERM or SIGINT.
+pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let started_at = sys::monotonic_seconds();
+    let language = args.language.clone().unwrap_or_default();
+    let plugin = startup::find_and_load(args, &language)?;
+    let ports = IntrinsicPorts::read(&args.config_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Frames>();
+    let transport = startup::bind(args, &ports, &language, in_tx, started_at)?;
+    let outbox = transport.outbox();
+    let context = startup::context(args, &language, outbox.clone());
+    let input_sockets = InputSockets::start(
+        &context,
+        (!args.no_input_socket).then_some(args.input_socket.as_path()),
+        args.input_tcp_port,
+    );
+    let service_config = startup::service_config(args, &ports, &plugin);
+    let runner = Arc::new(RunnerSlot::new(
+        plugin,
+        startup::runner_config(args, &language),
+        Arc::clone(&context),
+    ));
+    let mut tasks =
+        Tasks::start(Arc::clone(&context), Arc::clone(&runner)).context("cannot start the task thread")?;
+    let bootstrap = startup::work_dir().join("bootstrap.sh");
+    if bootstrap.is_file() {
+        tasks.submit(Task::Bootstrap(bootstrap));
+    }
+    let services = {
+        // The service supervisor starts its reply queues on the runtime.
+        let _entered = runtime.enter();
+        let services = Services::new(service_config, Arc::clone(&context), Arc::clone(&runner), outbox.clone());
+        services.start_intrinsic();
+        services
+    };
+    let dispatcher = dispatch::Dispatcher {
+        context: Arc::clone(&context),
+        runner: Arc::clone(&runner),
+        services: Arc::clone(&services),
+        outbox,
+        started_at,
+    };
+    runtime.block_on(dispatcher.run(in_rx, &tasks))?;
+    shutdown::shutdown(shutdown::Parts {
+        transport,
+        context: &context,
+        runner: &runner,
+        services: &services,
+        tasks: &mut tasks,
+    });
+    input_sockets.stop();
+    runtime.shutdown_timeout(Duration::from_millis(50));
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The pieces serve mode builds at startup, each from the command line and the config
+//! directory (docs/protocol.md §5.1, §5.10).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use krunner_plugin_api::{RunnerConfig, API_VERSION};
+use tokio::sync::mpsc;
+
+use crate::child_env::ChildEnv;
+use crate::cli::ServeArgs;
+use crate::config::IntrinsicPorts;
+use crate::context::Context;
+use crate::plugin::{self, LoadError, Plugin, SearchPath};
+use crate::services::{intrinsic, ServiceConfig};
+use crate::wire::{self, Endpoints, FastPath, Frames, Msg, Op, Outbox, Transport};
+use crate::{logging, messages};
+
+/// How long one connection attempt to a starting service may take.
+const SERVICE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The host's working directory: the session directory, where tasks run.
+pub(super) fn work_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// Finds the language's plugin (a missing file is fatal: there is nothing to serve) and
+/// loads it (a broken file is not: `status` is still answered and every task reports why).
+pub(super) fn find_and_load(
+    args: &ServeArgs,
+    language: &str,
+) -> anyhow::Result<Result<Plugin, Arc<LoadError>>> {
+    let search = SearchPath::new(&args.plugin_dirs);
+    let candidate = search.find_or_explain(language)?;
+    let plugin = plugin::load(&candidate.path).map_err(|e| {
+        tracing::error!("{}", messages::plugin_unusable(language, &e));
+        Arc::new(e)
+    });
+    if let Ok(p) = &plugin {
+        tracing::info!(
+            "loaded {} (plugin {} for plugin-api {})",
+            p.path.display(),
+            p.info.plugin_version,
+            p.built_against
+        );
+    }
+    Ok(plugin)
+}
+
+/// Binds the agent's sockets; `status` is answered on the socket thread itself.
+pub(super) fn bind(
+    args: &ServeArgs,
+    ports: &IntrinsicPorts,
+    language: &str,
+    inbound: mpsc::UnboundedSender<Frames>,
+    started_at: f64,
+) -> anyhow::Result<Transport> {
+    let endpoints = Endpoints {
+        address: args.bind_address.clone(),
+        repl_in: args.repl_in_port.unwrap_or(ports.replin),
+        repl_out: args.repl_out_port.unwrap_or(ports.replout),
+    };
+    let fast_path: FastPath = Box::new(move |frames: &[Vec<u8>]| {
+        matches!(wire::decode(frames), Ok(Op::Status)).then_some(Msg::Status { started_at })
+    });
+    let transport = Transport::start(&endpoints, inbound, fast_path)?;
+    tracing::info!(
+        "serving {language} on tcp://{}:{} (ops) and :{} (results)",
+        endpoints.address,
+        endpoints.repl_in,
+        endpoints.repl_out
+    );
+    Ok(transport)
+}
+
+/// The shared context; from now on warnings also reach the user's console.
+pub(super) fn context(args: &ServeArgs, language: &str, outbox: Outbox) -> Arc<Context> {
+    let name = format!("{language}-kernel");
+    logging::forward_to(outbox.clone(), &name);
+    let (child_env, warnings) = ChildEnv::build(ChildEnv::process_env(), &args.config_dir);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Arc::new(Context::new(
+        name,
+        outbox,
+        child_env,
+        args.interrupt_grace_period(),
+    ))
+}
+
+/// What the runner is told about its host.
+pub(super) fn runner_config(args: &ServeArgs, language: &str) -> RunnerConfig {
+    RunnerConfig {
+        language: language.to_owned(),
+        runtime_path: args.runtime_path.clone(),
+        work_dir: work_dir().display().to_string(),
+        config_dir: args.config_dir.display().to_string(),
+        debug: args.debug,
+        api_version: API_VERSION.to_owned(),
+        host_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// The service supervisor's settings.
+pub(super) fn service_config(
+    args: &ServeArgs,
+    ports: &IntrinsicPorts,
+    plugin: &Result<Plugin, Arc<LoadError>>,
+) -> ServiceConfig {
+    let runtime_path = args
+        .runtime_path
+        .clone()
+        .or_else(|| {
+            plugin
+                .as_ref()
+                .ok()
+                .and_then(|p| p.info.default_runtime.clone())
+        })
+        .unwrap_or_default();
+    ServiceConfig {
+        def_dir: args.service_def_dir.clone(),
+        timeout: args.service_start_timeout(),
+        probe_timeout: SERVICE_PROBE_TIMEOUT,
+        runtime_path,
+        intrinsic: intrinsic::Settings {
+            sshd: args.sshd_binary.clone(),
+            ttyd: args.ttyd_binary.clone(),
+            sshd_port: ports.sshd,
+            ttyd_port: ports.ttyd,
+        },
+        config_dir: args.config_dir.clone(),
+        work_dir: work_dir(),
+    }
+}

@@ -1,0 +1,217 @@
+//! One service start, from request to answer: the resolution order of docs/protocol.md §6.2,
+//! the spawn, and the port wait (§6.3).
+//!
+//! A start runs as a background task, so the receive loop never waits on a port. Starts of
+//! one name are serialised (a second start of a running service answers `running`, and a start
+//! waits for a stopping instance to be gone), starts of different names run concurrently, and
+//! the whole start has a deadline so a stuck prestart action or plugin hook cannot withhold
+//! the reply and every reply queued after it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::{StartError, Started};
+use super::launch::{self, ServiceProcess};
+use super::port::{self, PortWait};
+use super::request::Request;
+use super::resolve::Resolved;
+use super::{lock, Services, STOP_GRACE};
+use crate::process::exit;
+
+/// How a start is done.
+pub(crate) struct How {
+    /// A model service's definition: its command is taken literally.
+    pub(crate) model: Option<super::definition::Definition>,
+    /// Port-wait budget (`None`: no wait).
+    pub(crate) wait: Option<Duration>,
+    /// Terminate the process when the wait times out (otherwise report it started).
+    pub(crate) kill_on_timeout: bool,
+    /// Working directory.
+    pub(crate) cwd: Option<PathBuf>,
+    /// Set when the requester gave up: nothing may be spawned any more.
+    pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+impl How {
+    /// A start with a port wait of `wait`.
+    pub(crate) fn new(wait: Option<Duration>, kill_on_timeout: bool) -> Self {
+        Self {
+            model: None,
+            wait,
+            kill_on_timeout,
+            cwd: None,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Services {
+    /// [`Self::start`] with an overall deadline.
+    pub(crate) async fn start_guarded(
+        self: &Arc<Self>,
+        request: Request,
+        how: How,
+    ) -> Result<Started, StartError> {
+        let guard = how.wait.unwrap_or(self.config.timeout) + STOP_GRACE + Duration::from_secs(2);
+        let cancelled = Arc::clone(&how.cancelled);
+        let name = request.name.clone();
+        match tokio::time::timeout(guard, self.start(request, how)).await {
+            Ok(r) => r,
+            Err(_) => {
+                cancelled.store(true, Ordering::SeqCst);
+                Err(StartError::Stuck(name))
+            }
+        }
+    }
+
+    async fn start(self: &Arc<Self>, request: Request, how: How) -> Result<Started, StartError> {
+        if request.protocol == "preopen" {
+            return Ok(Started::Started);
+        }
+        let name_lock = self.name_lock(&request.name);
+        let _guard = name_lock.lock().await;
+        if lock(&self.running)
+            .get(&request.name)
+            .is_some_and(ServiceProcess::alive)
+        {
+            return Ok(Started::Running);
+        }
+        self.wait_until_stopped(&request.name).await;
+        if request.name == "sshd" {
+            let mut ready = self.sshd_ready.subscribe();
+            let _ = tokio::time::timeout(self.config.timeout, ready.wait_for(|r| *r)).await;
+        }
+        if request.protocol == "pty" {
+            return Err(StartError::NotImplemented);
+        }
+        if let Some(cwd) = how.cwd.as_ref().filter(|cwd| !cwd.is_dir()) {
+            return Err(StartError::MissingCwd(cwd.display().to_string()));
+        }
+        let Some(process) = self.spawn(&request, &how).await? else {
+            return Ok(Started::Started);
+        };
+        self.register(&request.name, &process);
+        match (how.wait, request.port) {
+            (Some(budget), Some(port)) => self.wait_for_port(request, &how, process, port, budget).await,
+            _ => Ok(Started::Started),
+        }
+    }
+
+    /// A start of a name being stopped waits until that instance is gone (its port free).
+    async fn wait_until_stopped(&self, name: &str) {
+        let Some(old) = lock(&self.stopping).get(name).cloned() else {
+            return;
+        };
+        let mut exit = old.exit.clone();
+        let _ = tokio::time::timeout(
+            STOP_GRACE + Duration::from_secs(2),
+            exit.wait_for(Option::is_some),
+        )
+        .await;
+        let mut stopping = lock(&self.stopping);
+        if stopping.get(name).is_some_and(|p| p.same(&old)) {
+            stopping.remove(name);
+        }
+    }
+
+    /// Resolves the command and spawns it (blocking work, off the runtime's thread).
+    async fn spawn(
+        self: &Arc<Self>,
+        request: &Request,
+        how: &How,
+    ) -> Result<Option<ServiceProcess>, StartError> {
+        let this = Arc::clone(self);
+        let req = request.clone();
+        let model = how.model.clone();
+        let cwd = how.cwd.clone();
+        let cancelled = Arc::clone(&how.cancelled);
+        tokio::task::spawn_blocking(move || -> Result<Option<ServiceProcess>, StartError> {
+            match this.resolve(&req, model.as_ref(), cwd)? {
+                Resolved::Noop => Ok(None),
+                Resolved::Launch { .. } if cancelled.load(Ordering::SeqCst) => {
+                    Err(StartError::Stuck(req.name.clone()))
+                }
+                Resolved::Launch { argv, env, cwd } => {
+                    let mut full = this.context.child_env.vars().clone();
+                    full.extend(env);
+                    launch::strip_runner_libs(&mut full);
+                    tracing::info!("starting service {}: {}", req.name, argv.join(" "));
+                    let cwd = cwd.unwrap_or_else(|| this.config.work_dir.clone());
+                    Ok(Some(launch::spawn(&req.name, &argv, &full, Some(&cwd))?))
+                }
+            }
+        })
+        .await
+        .map_err(|e| StartError::Internal(e.to_string()))?
+    }
+
+    /// The answer comes when the port opens, the process exits, or the budget runs out.
+    async fn wait_for_port(
+        &self,
+        request: Request,
+        how: &How,
+        process: ServiceProcess,
+        port: u16,
+        budget: Duration,
+    ) -> Result<Started, StartError> {
+        let outcome =
+            port::wait_open(port, budget, self.config.probe_timeout, process.exit.clone()).await;
+        match outcome {
+            PortWait::Open => return Ok(Started::Started),
+            PortWait::TimedOut if !how.kill_on_timeout => {
+                tracing::info!(
+                    "service {} has not opened port {port} yet; reporting it started",
+                    request.name
+                );
+                return Ok(Started::Started);
+            }
+            PortWait::Exited(_) => {}
+            PortWait::TimedOut | PortWait::Failed(_) => {
+                launch::terminate(&process, STOP_GRACE).await;
+            }
+        }
+        self.forget(&request.name, &process);
+        Err(match outcome {
+            PortWait::Exited(status) => StartError::Exited {
+                name: request.name,
+                status: exit::describe(status),
+            },
+            PortWait::Failed(e) => StartError::Probe {
+                name: request.name,
+                reason: e.to_string(),
+            },
+            _ => StartError::Timeout(request.name),
+        })
+    }
+
+    /// Records a running service, and forgets it when it exits.
+    fn register(self: &Arc<Self>, name: &str, process: &ServiceProcess) {
+        lock(&self.running).insert(name.to_owned(), process.clone());
+        let this = Arc::clone(self);
+        let name = name.to_owned();
+        let process = process.clone();
+        tokio::spawn(async move {
+            let mut exit = process.exit.clone();
+            let _ = exit.wait_for(Option::is_some).await;
+            this.forget(&name, &process);
+        });
+    }
+
+    /// Forgets `process` as the running instance of `name` (not a newer one).
+    fn forget(&self, name: &str, process: &ServiceProcess) {
+        let mut running = lock(&self.running);
+        if running.get(name).is_some_and(|p| p.same(process)) {
+            running.remove(name);
+        }
+    }
+
+    fn name_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            lock(&self.name_locks)
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
+        )
+    }
+}
