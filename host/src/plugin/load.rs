@@ -66,9 +66,9 @@ pub(crate) fn load(path: &Path) -> Result<Plugin, LoadError> {
         path: path.to_path_buf(),
         source,
     })?;
-    bind_now(path).map_err(|detail| LoadError::Open {
+    bind_now(path).map_err(|e| LoadError::Open {
         path: path.to_path_buf(),
-        detail,
+        detail: e.to_string(),
     })?;
     let header = lib_header_from_path(path).map_err(|e| version::classify(path, e))?;
     let checked = version::check(path, header)?;
@@ -84,17 +84,13 @@ pub(crate) fn load(path: &Path) -> Result<Plugin, LoadError> {
 
 /// dlopen with `RTLD_NOW` so missing dependencies are reported now, with the loader's text.
 /// The handle is kept, so the later load by abi_stable reuses it.
-fn bind_now(path: &Path) -> Result<(), String> {
+fn bind_now(path: &Path) -> Result<(), libloading::Error> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     // SAFETY: loading a library runs its initialisers; the file passed the pre-flight check
     // and plugins are trusted code by design (they run the user's programs).
-    match unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) } {
-        Ok(lib) => {
-            std::mem::forget(lib);
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }?;
+    std::mem::forget(lib);
+    Ok(())
 }
 
 /// The plugin's self-description.
