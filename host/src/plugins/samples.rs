@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use krunner_agent_client::Client;
 use krunner_plugin_api::Sample;
 
 use super::plugins::file_of;
@@ -91,7 +92,23 @@ fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::
         cwd: Some(dir.path().to_path_buf()),
         ..StartOptions::default()
     })?;
-    let ops: Vec<(&str, &String)> = match &sample.code {
+    let ops = ops_of(sample);
+    if ops.is_empty() {
+        return Ok(Verdict::Fail("the sample sends no op".into()));
+    }
+    for (op, payload) in &ops {
+        runner.client().send(op, payload)?;
+    }
+    let ran = match collect(runner.client(), sample, ops.len())? {
+        Collected::Ran(ran) => ran,
+        Collected::Failed(why) => return Ok(Verdict::Fail(why)),
+    };
+    Ok(judge(sample, &ran))
+}
+
+/// The ops a sample sends: `code`, or those of `clean`/`build`/`exec` it has.
+fn ops_of(sample: &Sample) -> Vec<(&'static str, &String)> {
+    match &sample.code {
         Some(code) => vec![("code", code)],
         None => [
             ("clean", &sample.clean),
@@ -101,61 +118,78 @@ fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::
         .into_iter()
         .filter_map(|(op, cmd)| cmd.as_ref().map(|c| (op, c)))
         .collect(),
-    };
-    if ops.is_empty() {
-        return Ok(Verdict::Fail("the sample sends no op".into()));
     }
-    for (op, payload) in &ops {
-        runner.conn.send(op, payload.as_bytes())?;
-    }
+}
+
+/// What a sample's last task printed and how it ended.
+struct Ran {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    exit: Option<i64>,
+}
+
+enum Collected {
+    Ran(Ran),
+    Failed(String),
+}
+
+/// Receives until `tasks` terminal messages arrived, answering input requests with the
+/// sample's lines. Fails early when a task before the last does not exit 0.
+fn collect(client: &Client, sample: &Sample, mut tasks: usize) -> anyhow::Result<Collected> {
     let mut inputs = sample.input.iter();
-    let mut remaining = ops.len();
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let mut exit = None;
+    let mut ran = Ran {
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        exit: None,
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while remaining > 0 {
+    while tasks > 0 {
         if Instant::now() > deadline {
-            return Ok(Verdict::Fail("no answer within 120 s".into()));
+            return Ok(Collected::Failed("no answer within 120 s".into()));
         }
-        let Some((kind, payload)) = runner.conn.recv(Duration::from_millis(100))? else {
+        let Some(message) = client.recv(Duration::from_millis(100))? else {
             continue;
         };
-        match kind.as_str() {
-            "stdout" if remaining == 1 => stdout.extend_from_slice(&payload),
-            "stderr" => stderr.extend_from_slice(&payload),
+        match message.kind.as_str() {
+            "stdout" if tasks == 1 => ran.stdout.extend_from_slice(&message.payload),
+            "stderr" => ran.stderr.extend_from_slice(&message.payload),
             "waiting-input" => {
                 let line = inputs.next().cloned().unwrap_or_default();
-                runner.conn.send("input", line.as_bytes())?;
+                client.send("input", line)?;
             }
-            "finished" | "build-finished" | "clean-finished" => {
-                remaining -= 1;
-                let value: serde_json::Value = serde_json::from_slice(&payload)?;
-                exit = value["exitCode"].as_i64();
-                if remaining > 0 && exit != Some(0) {
-                    return Ok(Verdict::Fail(format!(
-                        "{kind} with exit code {exit:?}; stderr: {}",
-                        String::from_utf8_lossy(&stderr).trim()
+            _ if message.is_terminal() => {
+                tasks -= 1;
+                ran.exit = message.try_json()?["exitCode"].as_i64();
+                if tasks > 0 && ran.exit != Some(0) {
+                    return Ok(Collected::Failed(format!(
+                        "{} with exit code {:?}; stderr: {}",
+                        message.kind,
+                        ran.exit,
+                        String::from_utf8_lossy(&ran.stderr).trim()
                     )));
                 }
             }
             _ => {}
         }
     }
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    if exit != Some(i64::from(sample.expect_exit)) {
-        return Ok(Verdict::Fail(format!(
-            "exit code {exit:?}, expected {}; stderr: {}",
+    Ok(Collected::Ran(ran))
+}
+
+/// Compares what ran with what the sample expects.
+fn judge(sample: &Sample, ran: &Ran) -> Verdict {
+    if ran.exit != Some(i64::from(sample.expect_exit)) {
+        return Verdict::Fail(format!(
+            "exit code {:?}, expected {}; stderr: {}",
+            ran.exit,
             sample.expect_exit,
-            String::from_utf8_lossy(&stderr).trim()
-        )));
+            String::from_utf8_lossy(&ran.stderr).trim()
+        ));
     }
+    let stdout = String::from_utf8_lossy(&ran.stdout);
     if let Some(expected) = &sample.expect_stdout {
-        if &stdout != expected {
-            return Ok(Verdict::Fail(format!(
-                "stdout {stdout:?}, expected {expected:?}"
-            )));
+        if stdout != expected.as_str() {
+            return Verdict::Fail(format!("stdout {stdout:?}, expected {expected:?}"));
         }
     }
-    Ok(Verdict::Pass)
+    Verdict::Pass
 }

@@ -1,0 +1,189 @@
+//! `cargo test` does not build `cdylib` crates, so the harness builds the host and the plugins
+//! through cargo itself (with `--message-format=json`, taking every path from cargo's own
+//! report) and copies the plugins into a private plugin directory.
+
+use std::ffi::OsString;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+
+use crate::describe;
+
+/// Where the built pieces are.
+#[derive(Debug)]
+pub struct Artifacts {
+    /// The `krunner` executable.
+    pub krunner: PathBuf,
+    /// A directory holding every plugin `.so` built for the tests.
+    pub plugin_dir: PathBuf,
+}
+
+/// The packages the tests load.
+const PLUGIN_PACKAGES: [&str; 17] = [
+    "kernel-c",
+    "kernel-cpp",
+    "kernel-app",
+    "kernel-python",
+    "kernel-panicky",
+    "kernel-golang",
+    "kernel-rust",
+    "kernel-java",
+    "kernel-haskell",
+    "kernel-julia",
+    "kernel-lua",
+    "kernel-nodejs",
+    "kernel-octave",
+    "kernel-php",
+    "kernel-r",
+    "kernel-scheme",
+    "kernel-git",
+];
+
+/// Why building the pieces failed.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("cannot run cargo")]
+    Cargo(#[source] std::io::Error),
+    #[error("cargo build failed ({0})")]
+    Failed(ExitStatus),
+    #[error("cargo did not report the krunner executable")]
+    NoKrunner,
+    #[error("cannot create the plugin directory {}", .0.display())]
+    PluginDir(PathBuf, #[source] std::io::Error),
+    #[error("plugin without a file name: {}", .0.display())]
+    NoFileName(PathBuf),
+    #[error("copying {}", .0.display())]
+    Copy(PathBuf, #[source] std::io::Error),
+    #[error("expected {expected} plugins, cargo reported {found:?}")]
+    Missing {
+        expected: usize,
+        found: Vec<PathBuf>,
+    },
+}
+
+/// Builds (once per test binary) the host and the plugins, returning their locations.
+pub fn artifacts() -> &'static Artifacts {
+    static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        build()
+            .unwrap_or_else(|e| panic!("building krunner and its plugins failed: {}", describe(&e)))
+    })
+}
+
+fn build() -> Result<Artifacts, BuildError> {
+    let mut args: Vec<OsString> = vec![
+        "--manifest-path".into(),
+        workspace().join("Cargo.toml").into(),
+        "-p".into(),
+        "krunner".into(),
+    ];
+    for p in PLUGIN_PACKAGES {
+        args.extend(["-p".into(), p.into()]);
+    }
+    let reported = cargo_build(&args)?;
+    let krunner = reported
+        .iter()
+        .filter(|m| has_kind(m, "bin") && m["target"]["name"] == "krunner")
+        .map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .flatten()
+        .ok_or(BuildError::NoKrunner)?;
+    let plugins: Vec<PathBuf> = reported
+        .iter()
+        .filter(|m| has_kind(m, "cdylib"))
+        .filter_map(first_file)
+        .collect();
+    let plugin_dir =
+        std::env::temp_dir().join(format!("krunner-test-plugins-{}", std::process::id()));
+    copy_plugins(&plugins, &plugin_dir)?;
+    if plugins.len() < PLUGIN_PACKAGES.len() {
+        return Err(BuildError::Missing {
+            expected: PLUGIN_PACKAGES.len(),
+            found: plugins,
+        });
+    }
+    Ok(Artifacts {
+        krunner,
+        plugin_dir,
+    })
+}
+
+fn copy_plugins(plugins: &[PathBuf], dir: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::PluginDir(dir.to_path_buf(), e))?;
+    for p in plugins {
+        let name = p
+            .file_name()
+            .ok_or_else(|| BuildError::NoFileName(p.clone()))?;
+        std::fs::copy(p, dir.join(name)).map_err(|e| BuildError::Copy(p.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Runs `cargo build ARGS` (with `--release` when the tests are a release build) and returns
+/// the artifacts cargo reported, in its order.
+fn cargo_build(args: &[OsString]) -> Result<Vec<serde_json::Value>, BuildError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .args(args)
+        .arg("--message-format=json-render-diagnostics");
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(BuildError::Cargo)?;
+    if !output.status.success() {
+        return Err(BuildError::Failed(output.status));
+    }
+    Ok(output
+        .stdout
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .collect())
+}
+
+fn has_kind(artifact: &serde_json::Value, kind: &str) -> bool {
+    artifact["target"]["kind"]
+        .as_array()
+        .is_some_and(|k| k.iter().any(|x| x == kind))
+}
+
+fn first_file(artifact: &serde_json::Value) -> Option<PathBuf> {
+    artifact["filenames"][0].as_str().map(PathBuf::from)
+}
+
+/// Builds a plugin crate that lives outside the workspace (the template, the frozen-ABI
+/// fixtures) with cargo, sharing the workspace's target directory, and returns its `.so`.
+pub fn build_external_plugin(manifest: &Path) -> PathBuf {
+    let art = artifacts();
+    // target/<profile>/krunner → target/external: a separate target directory, so these
+    // plugins never land next to krunner (where the executable-directory search finds them).
+    let target = art
+        .krunner
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("external");
+    let args = [
+        "--manifest-path".into(),
+        manifest.into(),
+        "--target-dir".into(),
+        target.into(),
+    ];
+    cargo_build(&args)
+        .unwrap_or_else(|e| panic!("building {} failed: {}", manifest.display(), describe(&e)))
+        .iter()
+        .filter(|m| has_kind(m, "cdylib"))
+        .find_map(first_file)
+        .unwrap_or_else(|| panic!("cargo reported no cdylib for {}", manifest.display()))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
