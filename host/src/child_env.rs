@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::config;
 
 /// The default `PATH` when the runner has none.
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The session home in a Backend.AI container.
 pub(crate) const WORK_HOME: &str = "/home/work";

@@ -142,7 +142,10 @@ pub(crate) fn read_environ(config_dir: &Path) -> (Vec<(String, String)>, Vec<Str
             (pairs, warnings)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
-        Err(e) => (Vec::new(), vec![format!("cannot read {}: {e}", file.display())]),
+        Err(e) => (
+            Vec::new(),
+            vec![format!("cannot read {}: {e}", file.display())],
+        ),
     }
 }
 
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn ports_from_file_with_one_policy() {
         let dir = tempfile_dir("ports");
-        assert_eq!(IntrinsicPorts::read(&dir).unwrap(), IntrinsicPorts::default());
+        assert_eq!(
+            IntrinsicPorts::read(&dir).unwrap(),
+            IntrinsicPorts::default()
+        );
         std::fs::write(
             dir.join(PORTS_FILE),
             r#"{"replin": 3000, "sshd": 3022, "ttyd": "7000"}"#,
@@ -210,7 +216,8 @@ mod tests {
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("krunner-config-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("krunner-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

@@ -171,7 +171,12 @@ impl Context {
         let mut sink = |stream, data: Vec<u8>| self.output(stream, data);
         let announce = || self.outbox.send(Msg::WaitingInput { is_password: false });
         let make_feeder = |write: OwnedFd, pid: i32| -> std::io::Result<Box<dyn Feeder + '_>> {
-            Ok(Box::new(StdinFeed::new(&self.input, &announce, write, pid)?))
+            Ok(Box::new(StdinFeed::new(
+                &self.input,
+                &announce,
+                write,
+                pid,
+            )?))
         };
         match process::run(&spawn, &self.groups, Stdin::Fed(&make_feeder), &mut sink) {
             Ok(code) => code,
@@ -194,7 +199,11 @@ impl Context {
     }
 
     /// Asks the user for input (see the `Host::read_input` contract).
-    pub(crate) fn read_input(&self, prompt: &str, is_password: bool) -> Result<String, PluginError> {
+    pub(crate) fn read_input(
+        &self,
+        prompt: &str,
+        is_password: bool,
+    ) -> Result<String, PluginError> {
         if self.phase() == Phase::Idle {
             return Err(PluginError::interrupted(
                 "input can only be requested while a task runs",

@@ -104,8 +104,7 @@ pub(crate) fn wait_exited(pid: i32, block: bool) -> io::Result<Option<ExitStatus
         }
         // SAFETY: after a successful waitid the pid and status fields are initialised (zero
         // pid: nothing has exited yet, with WNOHANG).
-        let (got, code, status) =
-            unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        let (got, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
         if got == 0 {
             return Ok(None);
         }

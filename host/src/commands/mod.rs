@@ -5,11 +5,10 @@
 //! - [`plugins`]: `krunner plugins list|check` and the `__probe` child they use;
 //! - [`samples`]: `krunner plugins test`.
 
-#[path = "../client.rs"]
-mod run;
 mod plugins;
-#[path = "../plugins/samples.rs"]
+mod run;
 mod samples;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -20,7 +19,14 @@ use crate::{logging, proctitle, serve};
 
 /// Subcommands that are short-lived tools: they keep their command line visible.
 const TOOLS: [&str; 8] = [
-    "run", "plugins", "__probe", "help", "-h", "--help", "-V", "--version",
+    "run",
+    "plugins",
+    "__probe",
+    "help",
+    "-h",
+    "--help",
+    "-V",
+    "--version",
 ];
 
 /// The `krunner` executable.

@@ -34,7 +34,11 @@ pub(crate) struct InputSockets {
 impl InputSockets {
     /// Starts the listeners that are configured. Failures are logged: the side channel is a
     /// compatibility aid and must not keep the runner from serving.
-    pub(crate) fn start(context: &Arc<Context>, unix_path: Option<&Path>, tcp_port: Option<u16>) -> Self {
+    pub(crate) fn start(
+        context: &Arc<Context>,
+        unix_path: Option<&Path>,
+        tcp_port: Option<u16>,
+    ) -> Self {
         let active = Arc::new(AtomicUsize::new(0));
         let mut bound_path = None;
         if let Some(path) = unix_path {

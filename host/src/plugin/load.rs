@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::lib_header_from_path;
 use abi_stable::std_types::RStr;
 use krunner_plugin_api::{
-    HostBox, KernelPluginRef, PluginError, PluginInfo, RunnerBox, RunnerConfig, Sample,
-    API_VERSION,
+    HostBox, KernelPluginRef, PluginError, PluginInfo, RunnerBox, RunnerConfig, Sample, API_VERSION,
 };
 
 use super::error::LoadError;

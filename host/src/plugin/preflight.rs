@@ -111,7 +111,8 @@ pub(crate) fn check(path: &Path) -> Result<(), PreflightError> {
 
 /// Opens the file and reads its first 64 bytes (the ELF header): (file, size, header).
 fn read_header(path: &Path) -> Result<(std::fs::File, u64, Vec<u8>), PreflightError> {
-    let unreadable = |what: &str, e: std::io::Error| PreflightError::Unreadable(format!("{what}: {e}"));
+    let unreadable =
+        |what: &str, e: std::io::Error| PreflightError::Unreadable(format!("{what}: {e}"));
     let meta = std::fs::metadata(path).map_err(|e| unreadable("cannot read", e))?;
     if !meta.is_file() {
         return Err(PreflightError::Unreadable("not a regular file".into()));

@@ -115,7 +115,8 @@ impl SearchPath {
 
     /// The plugin serving `language`, or a one-paragraph explanation of why there is none.
     pub(crate) fn find_or_explain(&self, language: &str) -> Result<Candidate, NotFound> {
-        self.find(language).ok_or_else(|| NotFound(self.not_found_message(language)))
+        self.find(language)
+            .ok_or_else(|| NotFound(self.not_found_message(language)))
     }
 
     /// A one-paragraph explanation for a language that is not found.

@@ -135,7 +135,6 @@ pub(crate) fn classify(path: &Path, err: LibraryError) -> LoadError {
     }
 }
 
-
 /// The few lines of an abi_stable layout report that say what differs: each `Error:` with
 /// the nearest type named before it and the expected/found values after it.
 pub(crate) fn summarize_layout_error(full: &str) -> String {
@@ -177,4 +176,3 @@ pub(crate) fn summarize_layout_error(full: &str) -> String {
     found.truncate(3);
     found.join("; ")
 }
-

@@ -118,7 +118,12 @@ impl Groups {
         let all: Vec<Arc<Group>> = {
             let mut inner = self.lock();
             inner.interrupted = true;
-            inner.tasks.iter().chain(&inner.interpreters).cloned().collect()
+            inner
+                .tasks
+                .iter()
+                .chain(&inner.interpreters)
+                .cloned()
+                .collect()
         };
         terminate(&all, grace, "a process of the task");
     }

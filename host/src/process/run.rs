@@ -90,7 +90,10 @@ pub(crate) fn run(
 }
 
 /// Reaps the leader; on a failed pump, kills the group first so nothing is left behind.
-fn finish(group: &Group, result: io::Result<std::process::ExitStatus>) -> io::Result<std::process::ExitStatus> {
+fn finish(
+    group: &Group,
+    result: io::Result<std::process::ExitStatus>,
+) -> io::Result<std::process::ExitStatus> {
     if result.is_err() {
         terminate::kill(group);
     }
@@ -103,10 +106,15 @@ fn finish(group: &Group, result: io::Result<std::process::ExitStatus>) -> io::Re
 pub(crate) fn capture(spawn: &Spawn, groups: &Groups) -> io::Result<(i32, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = run(spawn, groups, Stdin::Null, &mut |stream, data| match stream {
-        Stream::Stdout => out.extend_from_slice(&data),
-        Stream::Stderr => err.extend_from_slice(&data),
-    })?;
+    let code = run(
+        spawn,
+        groups,
+        Stdin::Null,
+        &mut |stream, data| match stream {
+            Stream::Stdout => out.extend_from_slice(&data),
+            Stream::Stderr => err.extend_from_slice(&data),
+        },
+    )?;
     Ok((code, out, err))
 }
 
@@ -128,7 +136,10 @@ pub(crate) fn output_within(spawn: &Spawn, timeout: Duration) -> io::Result<Outp
             })
     };
     if let Err(e) = &watchdog {
-        tracing::warn!("cannot start a time limit for {}: {e}", spawn.program.display());
+        tracing::warn!(
+            "cannot start a time limit for {}: {e}",
+            spawn.program.display()
+        );
     }
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let result = pump(

@@ -101,5 +101,8 @@ fn a_time_limit_kills_the_process() {
     assert!(begun.elapsed() < Duration::from_secs(5));
     let out = output_within(&sh("echo hi; echo there >&2"), Duration::from_secs(10))
         .expect("quick command");
-    assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"hi\n"[..], &b"there\n"[..]));
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b"hi\n"[..], &b"there\n"[..])
+    );
 }

@@ -104,11 +104,7 @@ impl Dispatcher {
     }
 
     /// Sends the reply a malformed request owes, through the lane that keeps its order.
-    fn answer_malformed(
-        &self,
-        reply: Msg,
-        complete: &mpsc::UnboundedSender<completion::Request>,
-    ) {
+    fn answer_malformed(&self, reply: Msg, complete: &mpsc::UnboundedSender<completion::Request>) {
         match reply {
             Msg::Completion(_) => {
                 let _ = complete.send(None);

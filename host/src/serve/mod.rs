@@ -50,8 +50,8 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         startup::runner_config(args, &language),
         Arc::clone(&context),
     ));
-    let mut tasks =
-        Tasks::start(Arc::clone(&context), Arc::clone(&runner)).context("cannot start the task thread")?;
+    let mut tasks = Tasks::start(Arc::clone(&context), Arc::clone(&runner))
+        .context("cannot start the task thread")?;
     let bootstrap = startup::work_dir().join("bootstrap.sh");
     if bootstrap.is_file() {
         tasks.submit(Task::Bootstrap(bootstrap));
@@ -59,7 +59,12 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let services = {
         // The service supervisor starts its reply queues on the runtime.
         let _entered = runtime.enter();
-        let services = Services::new(service_config, Arc::clone(&context), Arc::clone(&runner), outbox.clone());
+        let services = Services::new(
+            service_config,
+            Arc::clone(&context),
+            Arc::clone(&runner),
+            outbox.clone(),
+        );
         services.start_intrinsic();
         services
     };

@@ -72,11 +72,13 @@ fn resolve_program(first: &str, path: &str) -> Result<PathBuf, LaunchError> {
         return Ok(p);
     }
     let p = PathBuf::from(first);
-    Err(if first.contains('/') && p.is_file() && !is_executable(&p) {
-        LaunchError::NotExecutable(first.to_owned())
-    } else {
-        LaunchError::NotFound(first.to_owned())
-    })
+    Err(
+        if first.contains('/') && p.is_file() && !is_executable(&p) {
+            LaunchError::NotExecutable(first.to_owned())
+        } else {
+            LaunchError::NotFound(first.to_owned())
+        },
+    )
 }
 
 /// Spawns `argv` with exactly `env`, in `cwd` (or the current directory), in a new process
@@ -96,16 +98,15 @@ pub(crate) fn spawn(
         env: env.clone(),
         cwd: cwd.map(Path::to_path_buf),
     };
-    let started = process::start(&spawn, Stdio::null(), Output::Inherit).map_err(|e| {
-        match e.kind() {
+    let started =
+        process::start(&spawn, Stdio::null(), Output::Inherit).map_err(|e| match e.kind() {
             std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
             std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
             _ => LaunchError::Os {
                 program: first.clone(),
                 reason: e.to_string(),
             },
-        }
-    })?;
+        })?;
     let group = started.group;
     let (tx, rx) = watch::channel(None);
     let watched = Arc::clone(&group);
@@ -185,7 +186,9 @@ mod tests {
     fn spawn_errors_use_upstream_wording() {
         let env: BTreeMap<String, String> =
             [("PATH".to_owned(), "/bin:/usr/bin".to_owned())].into();
-        let err = spawn("x", &["no-such-program-here".into()], &env, None).err().unwrap();
+        let err = spawn("x", &["no-such-program-here".into()], &env, None)
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "the executable file is not found: no-such-program-here"
@@ -195,7 +198,9 @@ mod tests {
         let file = dir.join("not-exec");
         std::fs::write(&file, "#!/bin/sh\n").unwrap();
         let name = file.display().to_string();
-        let err = spawn("x", std::slice::from_ref(&name), &env, None).err().unwrap();
+        let err = spawn("x", std::slice::from_ref(&name), &env, None)
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             format!("the target file is not executable: {name}")

@@ -240,5 +240,4 @@ mod tests {
         .unwrap();
         assert_eq!(old.definition().unwrap().base_argv("").unwrap(), ["a", "b"]);
     }
-
 }

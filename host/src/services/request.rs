@@ -135,5 +135,4 @@ mod tests {
         assert!(Request::parse(r#"{"port": 1}"#).is_err());
         assert!(Request::parse(r#"{"name":"x","port":70000}"#).is_err());
     }
-
 }

@@ -58,7 +58,7 @@ impl Services {
             return Ok(Resolved::argv(argv, cwd));
         }
         if let Some(def) = self.defs.load(&request.name) {
-            return self.from_definition(&def?, request, cwd);
+            return self.with_definition(&def?, request, cwd);
         }
         match self.legacy_hook(request)? {
             Some(cmd) if !cmd.argv.is_empty() => Ok(Resolved::Launch {
@@ -72,10 +72,7 @@ impl Services {
 
     /// The user processes' `PATH`.
     fn path(&self) -> &str {
-        self.context
-            .child_env
-            .get("PATH")
-            .unwrap_or_default()
+        self.context.child_env.get("PATH").unwrap_or_default()
     }
 
     /// The built-in commands of `sshd` and `ttyd`.
@@ -98,7 +95,7 @@ impl Services {
     }
 
     /// A service-definition file: prestart actions, then the prepared command.
-    fn from_definition(
+    fn with_definition(
         &self,
         def: &Definition,
         request: &Request,
@@ -110,8 +107,14 @@ impl Services {
         }
         let child_env = self.context.child_env.vars();
         let frozen = |n: &str| child_env.contains_key(n);
-        let prepared =
-            definition::prepare(&request.name, def, &request.options, &vars, &frozen, self.path())?;
+        let prepared = definition::prepare(
+            &request.name,
+            def,
+            &request.options,
+            &vars,
+            &frozen,
+            self.path(),
+        )?;
         Ok(Resolved::Launch {
             argv: prepared.argv,
             env: prepared.env,

@@ -94,7 +94,10 @@ impl Services {
         };
         self.register(&request.name, &process);
         match (how.wait, request.port) {
-            (Some(budget), Some(port)) => self.wait_for_port(request, &how, process, port, budget).await,
+            (Some(budget), Some(port)) => {
+                self.wait_for_port(request, &how, process, port, budget)
+                    .await
+            }
             _ => Ok(Started::Started),
         }
     }
@@ -156,8 +159,13 @@ impl Services {
         port: u16,
         budget: Duration,
     ) -> Result<Started, StartError> {
-        let outcome =
-            port::wait_open(port, budget, self.config.probe_timeout, process.exit.clone()).await;
+        let outcome = port::wait_open(
+            port,
+            budget,
+            self.config.probe_timeout,
+            process.exit.clone(),
+        )
+        .await;
         match outcome {
             PortWait::Open => return Ok(Started::Started),
             PortWait::TimedOut if !how.kill_on_timeout => {

@@ -244,5 +244,4 @@ mod tests {
             .owed_reply()
             .is_none());
     }
-
 }

@@ -68,7 +68,10 @@ pub(crate) struct Transport {
     thread: Option<JoinHandle<()>>,
 }
 
-fn bind(ctx: &zmq::Context, endpoints: &Endpoints) -> Result<(zmq::Socket, zmq::Socket), TransportError> {
+fn bind(
+    ctx: &zmq::Context,
+    endpoints: &Endpoints,
+) -> Result<(zmq::Socket, zmq::Socket), TransportError> {
     let zmq_err = |action| move |source| TransportError::Zmq { action, source };
     let pull = ctx.socket(zmq::PULL).map_err(zmq_err("creating PULL"))?;
     let push = ctx.socket(zmq::PUSH).map_err(zmq_err("creating PUSH"))?;

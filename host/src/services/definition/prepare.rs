@@ -271,5 +271,4 @@ mod tests {
             .unwrap();
         assert_eq!(def.base_argv("").unwrap(), ["run", "a b", "c\"d", "e f"]);
     }
-
 }

@@ -83,7 +83,12 @@ mod tests {
     fn splits_like_shlex() {
         assert_eq!(
             split(r#"run 'a b' "c\"d" e\ f"#),
-            Ok(vec!["run".into(), "a b".into(), "c\"d".into(), "e f".into()])
+            Ok(vec![
+                "run".into(),
+                "a b".into(),
+                "c\"d".into(),
+                "e f".into()
+            ])
         );
         assert_eq!(split("'open"), Err(ShlexError::Unclosed));
         assert_eq!(split("x\\"), Err(ShlexError::Escape));

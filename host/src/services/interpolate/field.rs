@@ -27,7 +27,11 @@ impl FieldError {
 }
 
 /// Evaluates one field of `template`.
-pub(crate) fn field(expr: &str, template: &str, vars: &Variables) -> Result<String, InterpolateError> {
+pub(crate) fn field(
+    expr: &str,
+    template: &str,
+    vars: &Variables,
+) -> Result<String, InterpolateError> {
     evaluate(expr.trim(), vars).map_err(|e| e.into_error(template))
 }
 
@@ -145,7 +149,9 @@ fn index(value: &Value, key: &str) -> Result<Value, FieldError> {
         Value::Array(_) => Err(undefined(
             "list indices must be integers or slices, not str".into(),
         )),
-        Value::Object(map) if !numeric => map.get(key).cloned().ok_or_else(|| undefined(py_repr(key))),
+        Value::Object(map) if !numeric => {
+            map.get(key).cloned().ok_or_else(|| undefined(py_repr(key)))
+        }
         Value::Object(_) => Err(undefined(key.to_owned())),
         Value::String(s) if numeric => key
             .parse::<usize>()
@@ -159,4 +165,3 @@ fn index(value: &Value, key: &str) -> Result<Value, FieldError> {
         ))),
     }
 }
-

@@ -73,7 +73,10 @@ fn parse_spec(spec: &str) -> Result<Spec, FieldError> {
     }
     if chars.get(i) == Some(&'.') {
         i += 1;
-        s.precision = Some(digits(&mut i).ok_or_else(|| FieldError::Malformed("Format specifier missing precision".into()))?);
+        s.precision =
+            Some(digits(&mut i).ok_or_else(|| {
+                FieldError::Malformed("Format specifier missing precision".into())
+            })?);
     }
     if let Some(&c) = chars.get(i) {
         s.kind = Some(c);
@@ -83,7 +86,9 @@ fn parse_spec(spec: &str) -> Result<Spec, FieldError> {
         return Err(FieldError::Malformed("Invalid format specifier".into()));
     }
     if s.width > MAX_WIDTH || s.precision.is_some_and(|p| p > MAX_WIDTH) {
-        return Err(FieldError::Malformed(format!("width and precision are limited to {MAX_WIDTH}")));
+        return Err(FieldError::Malformed(format!(
+            "width and precision are limited to {MAX_WIDTH}"
+        )));
     }
     Ok(s)
 }
@@ -128,7 +133,9 @@ pub(crate) fn format_str(s: &str, spec: &str) -> Result<String, FieldError> {
         )));
     }
     if spec.sign.is_some() || spec.grouping.is_some() || spec.alternate {
-        return Err(FieldError::Malformed("Sign not allowed in string format specifier".into()));
+        return Err(FieldError::Malformed(
+            "Sign not allowed in string format specifier".into(),
+        ));
     }
     let text: String = match spec.precision {
         Some(p) => s.chars().take(p).collect(),
@@ -145,7 +152,9 @@ fn format_int(v: i128, spec_text: &str) -> Result<String, FieldError> {
         }
     }
     if spec.precision.is_some() {
-        return Err(FieldError::Malformed("Precision not allowed in integer format specifier".into()));
+        return Err(FieldError::Malformed(
+            "Precision not allowed in integer format specifier".into(),
+        ));
     }
     let magnitude = v.unsigned_abs();
     let (digits, prefix) = match spec.kind {
@@ -255,4 +264,3 @@ fn pad(text: &str, spec: &Spec, default_align: char) -> String {
     let r: String = std::iter::repeat_n(fill, right).collect();
     format!("{l}{text}{r}")
 }
-

@@ -74,4 +74,3 @@ pub(crate) fn py_repr(s: &str) -> String {
     out.push(quote);
     out
 }
-

@@ -44,7 +44,8 @@ impl Services {
             let this = Arc::clone(self);
             tokio::spawn(async move {
                 this.prepare_sshd().await;
-                this.start_intrinsic_one("sshd", "tcp", settings.sshd_port).await;
+                this.start_intrinsic_one("sshd", "tcp", settings.sshd_port)
+                    .await;
             });
         } else {
             tracing::debug!("no sshd: {} does not exist", settings.sshd.display());
@@ -52,7 +53,8 @@ impl Services {
         if settings.ttyd.is_file() {
             let this = Arc::clone(self);
             tokio::spawn(async move {
-                this.start_intrinsic_one("ttyd", "http", settings.ttyd_port).await
+                this.start_intrinsic_one("ttyd", "http", settings.ttyd_port)
+                    .await
             });
         } else {
             tracing::debug!("no ttyd: {} does not exist", settings.ttyd.display());
@@ -122,7 +124,12 @@ pub(crate) fn dropbear_tool(binary: &Path, tool: &str, path: &str) -> Vec<String
 }
 
 /// The sshd argv (docs/protocol.md §6.12). Without a host key, dropbear creates one itself.
-pub(crate) fn sshd_argv(binary: &Path, host_key: Option<&Path>, port: u16, path: &str) -> Vec<String> {
+pub(crate) fn sshd_argv(
+    binary: &Path,
+    host_key: Option<&Path>,
+    port: u16,
+    path: &str,
+) -> Vec<String> {
     let mut argv = dropbear_tool(binary, "dropbear", path);
     match host_key {
         Some(key) => argv.extend(["-r".to_owned(), key.display().to_string()]),
@@ -187,5 +194,4 @@ mod tests {
         let ttyd = ttyd_argv(Path::new("/opt/kernel/ttyd"), 7681);
         assert_eq!(&ttyd[..4], ["/opt/kernel/ttyd", "-W", "-p", "7681"]);
     }
-
 }

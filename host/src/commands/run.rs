@@ -6,56 +6,42 @@
 //! Sockets and the private runner come from `krunner_agent_client`; what is about the
 //! terminal (output, input lines, echo, Ctrl-C) stays here.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use krunner_agent_client::{
     Client, ClientOptions, InputSocket, KrunnerCommand, LaunchOptions, LocalRunner, Message,
 };
 
+use super::terminal::{self, Terminal};
 use crate::cli::RunArgs;
+use crate::input::EOF_MARK;
 use crate::plugin::SearchPath;
-
-static CTRL_C: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    CTRL_C.fetch_add(1, Ordering::SeqCst);
-}
-
-fn install_sigint() {
-    // SAFETY: the handler only touches an atomic, which is async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigint as *const () as usize;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-    }
-}
+use crate::process::exit;
 
 /// How to start a private runner.
 #[derive(Debug, Clone, Default)]
-pub struct StartOptions {
+pub(super) struct StartOptions {
     /// `--plugin-dir` values.
-    pub plugin_dirs: Vec<std::path::PathBuf>,
+    pub(super) plugin_dirs: Vec<std::path::PathBuf>,
     /// The language.
-    pub language: String,
+    pub(super) language: String,
     /// The runtime path argument.
-    pub runtime_path: Option<String>,
+    pub(super) runtime_path: Option<String>,
     /// `--config-dir`; none by default.
-    pub config_dir: Option<std::path::PathBuf>,
+    pub(super) config_dir: Option<std::path::PathBuf>,
     /// Working directory; the current one by default.
-    pub cwd: Option<std::path::PathBuf>,
+    pub(super) cwd: Option<std::path::PathBuf>,
     /// Show the runner's logs.
-    pub verbose: bool,
+    pub(super) verbose: bool,
 }
 
 /// Starts a runner on free loopback ports and waits until it answers `status`; it is stopped
 /// (SIGTERM) when dropped.
-pub fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
+pub(super) fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
     let exe = std::env::current_exe().context("cannot find the krunner executable")?;
     let mut krunner = KrunnerCommand::new(exe, &args.language);
     krunner.plugin_dirs = args.plugin_dirs.clone();
@@ -92,88 +78,11 @@ pub fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
     Ok(runner)
 }
 
-/// Reads terminal lines on demand, off the main loop, so Ctrl-C stays responsive.
-struct Terminal {
-    requests: crossbeam_channel::Sender<bool>,
-    lines: crossbeam_channel::Receiver<Option<String>>,
-    pending: bool,
-}
-
-impl Terminal {
-    fn new() -> Self {
-        let (req_tx, req_rx) = crossbeam_channel::unbounded::<bool>();
-        let (line_tx, line_rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            let stdin = std::io::stdin();
-            for is_password in req_rx {
-                let echo = (is_password && is_tty()).then(disable_echo).flatten();
-                let mut line = String::new();
-                let read = stdin.lock().read_line(&mut line);
-                if let Some(saved) = echo {
-                    restore_echo(&saved);
-                    eprintln!();
-                }
-                let result = match read {
-                    Ok(0) | Err(_) => None,
-                    Ok(_) => {
-                        let trimmed = line.strip_suffix('\n').unwrap_or(&line);
-                        Some(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
-                    }
-                };
-                if line_tx.send(result).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            requests: req_tx,
-            lines: line_rx,
-            pending: false,
-        }
-    }
-
-    fn ask(&mut self, is_password: bool) {
-        if !self.pending {
-            self.pending = self.requests.send(is_password).is_ok();
-        }
-    }
-
-    fn answer(&mut self) -> Option<Option<String>> {
-        let line = self.lines.try_recv().ok()?;
-        self.pending = false;
-        Some(line)
-    }
-}
-
-fn is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(0) == 1 }
-}
-
-fn disable_echo() -> Option<libc::termios> {
-    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios buffer.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(0, &mut t) != 0 {
-            return None;
-        }
-        let saved = t;
-        t.c_lflag &= !libc::ECHO;
-        libc::tcsetattr(0, libc::TCSANOW, &t);
-        Some(saved)
-    }
-}
-
-fn restore_echo(saved: &libc::termios) {
-    // SAFETY: restoring attributes read earlier.
-    unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
-}
-
 /// Runs the task described by `args`; returns the exit status for the process.
-pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let search = SearchPath::new(&args.plugin_dirs);
     search.find_or_explain(&args.language)?;
-    install_sigint();
+    terminal::catch_ctrl_c();
     let runner = start_runner(&StartOptions {
         plugin_dirs: args.plugin_dirs.clone(),
         language: args.language.clone(),
@@ -213,18 +122,18 @@ fn drive(client: &Client, mut tasks: usize, verbose: bool) -> anyhow::Result<u8>
     let mut interrupts_sent = 0;
     let mut exit: Option<i64> = None;
     while tasks > 0 {
-        let presses = CTRL_C.load(Ordering::SeqCst);
+        let presses = terminal::ctrl_c_presses();
         if presses > interrupts_sent {
             if presses >= 2 {
                 eprintln!("\nkrunner: stopped");
-                return Ok(130);
+                return Ok(exit::INTERRUPTED as u8);
             }
             client.send("interrupt", b"")?;
             interrupts_sent = presses;
         }
         if let Some(line) = terminal.answer() {
             // End of input (Ctrl-D) is sent as the end-of-file mark: the program reads EOF.
-            let text = line.unwrap_or_else(|| crate::input::EOF_MARK.to_string());
+            let text = line.unwrap_or_else(|| EOF_MARK.to_string());
             client.send("input", text)?;
         }
         let Some(message) = client.recv(Duration::from_millis(50))? else {

@@ -8,12 +8,12 @@ use krunner_agent_client::Client;
 use krunner_plugin_api::Sample;
 
 use super::plugins::file_of;
-use crate::plugin::probe::{self, Status};
 use super::run::{start_runner, StartOptions};
+use crate::plugin::probe::{self, Status};
 
 /// Outcome of one sample.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// It passed.
     Pass,
     /// It failed, with why.
@@ -24,7 +24,7 @@ pub enum Verdict {
 
 /// Runs every sample of `language`; prints one line per sample and a summary. Returns whether
 /// all ran samples passed and there was at least one.
-pub fn run(language: &str, plugin_dirs: &[PathBuf]) -> bool {
+pub(super) fn run(language: &str, plugin_dirs: &[PathBuf]) -> bool {
     let file = match file_of(language, plugin_dirs) {
         Ok(f) => f,
         Err(e) => {
