@@ -20,7 +20,6 @@ use crate::cli::ServeArgs;
 use crate::config::IntrinsicPorts;
 use crate::input::InputSockets;
 use crate::plugin::RunnerSlot;
-use crate::services::Services;
 use crate::sys;
 use crate::tasks::{Task, Tasks};
 use crate::wire::Frames;
@@ -56,18 +55,13 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if bootstrap.is_file() {
         tasks.submit(Task::Bootstrap(bootstrap));
     }
-    let services = {
-        // The service supervisor starts its reply queues on the runtime.
-        let _entered = runtime.enter();
-        let services = Services::new(
-            service_config,
-            Arc::clone(&context),
-            Arc::clone(&runner),
-            outbox.clone(),
-        );
-        services.start_intrinsic();
-        services
-    };
+    let services = startup::services(
+        &runtime,
+        service_config,
+        Arc::clone(&context),
+        Arc::clone(&runner),
+        outbox.clone(),
+    );
     let dispatcher = dispatch::Dispatcher {
         context: Arc::clone(&context),
         runner: Arc::clone(&runner),

@@ -12,8 +12,9 @@ use crate::child_env::ChildEnv;
 use crate::cli::ServeArgs;
 use crate::config::IntrinsicPorts;
 use crate::context::Context;
+use crate::plugin::RunnerSlot;
 use crate::plugin::{self, LoadError, Plugin, SearchPath};
-use crate::services::{intrinsic, ServiceConfig};
+use crate::services::{intrinsic, ServiceConfig, Services};
 use crate::wire::{self, Endpoints, FastPath, Frames, Msg, Op, Outbox, Transport};
 use crate::{logging, messages};
 
@@ -133,4 +134,19 @@ pub(super) fn service_config(
         config_dir: args.config_dir.clone(),
         work_dir: work_dir(),
     }
+}
+
+/// The service supervisor, with the intrinsic services starting. Its reply queues and the
+/// intrinsic starts run on `runtime`.
+pub(super) fn services(
+    runtime: &tokio::runtime::Runtime,
+    config: ServiceConfig,
+    context: Arc<Context>,
+    runner: Arc<RunnerSlot>,
+    outbox: Outbox,
+) -> Arc<Services> {
+    let _entered = runtime.enter();
+    let services = Services::new(config, context, runner, outbox);
+    services.start_intrinsic();
+    services
 }

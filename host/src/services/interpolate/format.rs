@@ -24,65 +24,66 @@ struct Spec {
     kind: Option<char>,
 }
 
-fn parse_spec(spec: &str) -> Result<Spec, FieldError> {
-    let chars: Vec<char> = spec.chars().collect();
-    let mut s = Spec::default();
-    let mut i = 0;
-    let is_align = |c: char| matches!(c, '<' | '>' | '^' | '=');
-    if chars.len() >= 2 && is_align(chars[1]) {
-        s.fill = Some(chars[0]);
-        s.align = Some(chars[1]);
-        i = 2;
-    } else if chars.first().copied().is_some_and(is_align) {
-        s.align = Some(chars[0]);
-        i = 1;
+/// Reads a format spec left to right.
+struct Cursor {
+    chars: Vec<char>,
+    at: usize,
+}
+
+impl Cursor {
+    fn peek(&self, ahead: usize) -> Option<char> {
+        self.chars.get(self.at + ahead).copied()
     }
-    if let Some(&c) = chars.get(i) {
-        if matches!(c, '+' | '-' | ' ') {
-            s.sign = Some(c);
-            i += 1;
+
+    /// Takes the next character if `wanted` accepts it.
+    fn take(&mut self, wanted: impl Fn(char) -> bool) -> Option<char> {
+        let c = self.peek(0).filter(|c| wanted(*c))?;
+        self.at += 1;
+        Some(c)
+    }
+
+    /// Takes a run of decimal digits.
+    fn digits(&mut self) -> Option<usize> {
+        let start = self.at;
+        while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
+            self.at += 1;
         }
-    }
-    if chars.get(i) == Some(&'#') {
-        s.alternate = true;
-        i += 1;
-    }
-    if chars.get(i) == Some(&'0') {
-        s.zero = true;
-        i += 1;
-    }
-    let digits = |i: &mut usize| -> Option<usize> {
-        let start = *i;
-        while chars.get(*i).is_some_and(char::is_ascii_digit) {
-            *i += 1;
-        }
-        (start != *i).then(|| {
-            chars[start..*i]
+        (start != self.at).then(|| {
+            self.chars[start..self.at]
                 .iter()
                 .collect::<String>()
                 .parse()
                 .unwrap_or(0)
         })
+    }
+}
+
+fn parse_spec(spec: &str) -> Result<Spec, FieldError> {
+    let mut c = Cursor {
+        chars: spec.chars().collect(),
+        at: 0,
     };
-    s.width = digits(&mut i).unwrap_or(0);
-    if let Some(&c) = chars.get(i) {
-        if c == ',' || c == '_' {
-            s.grouping = Some(c);
-            i += 1;
-        }
+    let mut s = Spec::default();
+    let is_align = |c: char| matches!(c, '<' | '>' | '^' | '=');
+    if c.peek(1).is_some_and(is_align) {
+        s.fill = c.take(|_| true);
+        s.align = c.take(is_align);
+    } else {
+        s.align = c.take(is_align);
     }
-    if chars.get(i) == Some(&'.') {
-        i += 1;
-        s.precision =
-            Some(digits(&mut i).ok_or_else(|| {
-                FieldError::Malformed("Format specifier missing precision".into())
-            })?);
+    s.sign = c.take(|c| matches!(c, '+' | '-' | ' '));
+    s.alternate = c.take(|c| c == '#').is_some();
+    s.zero = c.take(|c| c == '0').is_some();
+    s.width = c.digits().unwrap_or(0);
+    s.grouping = c.take(|c| c == ',' || c == '_');
+    if c.take(|c| c == '.').is_some() {
+        let precision = c
+            .digits()
+            .ok_or_else(|| FieldError::Malformed("Format specifier missing precision".into()))?;
+        s.precision = Some(precision);
     }
-    if let Some(&c) = chars.get(i) {
-        s.kind = Some(c);
-        i += 1;
-    }
-    if i != chars.len() {
+    s.kind = c.take(|_| true);
+    if c.at != c.chars.len() {
         return Err(FieldError::Malformed("Invalid format specifier".into()));
     }
     if s.width > MAX_WIDTH || s.precision.is_some_and(|p| p > MAX_WIDTH) {

@@ -69,54 +69,61 @@ pub(crate) fn interpolate(
     let mut out = String::with_capacity(template.len());
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if style == Style::Command
-            && c == '$'
-            && next == Some('{')
-            && chars.get(i + 2) == Some(&'{')
-        {
-            // `${{ expr }}`
-            let start = i + 3;
-            let end = find_seq(&chars, start, &['}', '}'])
-                .ok_or_else(|| malformed("unterminated '${{'"))?;
-            let expr: String = chars[start..end].iter().collect();
-            out.push_str(&field(&expr, template, vars)?);
-            i = end + 2;
-            continue;
-        }
-        if c == '{' && next == Some('{') {
-            out.push('{');
-            i += 2;
-            continue;
-        }
-        if c == '}' && next == Some('}') {
-            out.push('}');
-            i += 2;
-            continue;
-        }
-        if c == '{' {
-            let after_dollar = i > 0 && chars[i - 1] == '$';
-            if style == Style::Command && after_dollar {
-                out.push('{');
-                i += 1;
+        // A field `start..end` (exclusive) and the index after its closing braces.
+        let field_at = match token(&chars, i, style) {
+            Token::Literal(text, len) => {
+                out.push(text);
+                i += len;
                 continue;
             }
-            let start = i + 1;
-            let end = find_close(&chars, start)
-                .ok_or_else(|| malformed("expected '}' before end of string"))?;
-            let expr: String = chars[start..end].iter().collect();
-            out.push_str(&field(&expr, template, vars)?);
-            i = end + 1;
-            continue;
-        }
-        if c == '}' && style == Style::Format {
-            return Err(malformed("Single '}' encountered in format string"));
-        }
-        out.push(c);
-        i += 1;
+            Token::DollarField => {
+                let start = i + 3;
+                let end = find_seq(&chars, start, &['}', '}'])
+                    .ok_or_else(|| malformed("unterminated '${{'"))?;
+                (start, end, end + 2)
+            }
+            Token::Field => {
+                let start = i + 1;
+                let end = find_close(&chars, start)
+                    .ok_or_else(|| malformed("expected '}' before end of string"))?;
+                (start, end, end + 1)
+            }
+            Token::StrayClose => return Err(malformed("Single '}' encountered in format string")),
+        };
+        let (start, end, next) = field_at;
+        let expr: String = chars[start..end].iter().collect();
+        out.push_str(&field(&expr, template, vars)?);
+        i = next;
     }
     Ok(out)
+}
+
+/// What starts at one position of a template.
+enum Token {
+    /// A character to copy (and how many template characters it takes: `{{` is one `{`).
+    Literal(char, usize),
+    /// `${{ expr }}` (command style).
+    DollarField,
+    /// `{ expr }`.
+    Field,
+    /// A `}` that closes nothing (format style).
+    StrayClose,
+}
+
+fn token(chars: &[char], i: usize, style: Style) -> Token {
+    let c = chars[i];
+    let next = chars.get(i + 1).copied();
+    let command = style == Style::Command;
+    match (c, next) {
+        ('$', Some('{')) if command && chars.get(i + 2) == Some(&'{') => Token::DollarField,
+        ('{', Some('{')) => Token::Literal('{', 2),
+        ('}', Some('}')) => Token::Literal('}', 2),
+        // Shell expansions like `${HOME}` pass through.
+        ('{', _) if command && i > 0 && chars[i - 1] == '$' => Token::Literal('{', 1),
+        ('{', _) => Token::Field,
+        ('}', _) if !command => Token::StrayClose,
+        (c, _) => Token::Literal(c, 1),
+    }
 }
 
 fn find_seq(chars: &[char], from: usize, seq: &[char]) -> Option<usize> {
