@@ -1,4 +1,4 @@
-//! The agent's two sockets (`docs/protocol.md`, transport): a PUSH socket connected to the
+//! The agent's two sockets (docs/protocol.md §1.1): a PUSH socket connected to the
 //! runner's ops port and a PULL socket connected to its results port. Ops and messages are
 //! two frames, `[type, payload]`; anything else from the runner is a [`ClientError`].
 

@@ -1,4 +1,4 @@
-//! The command line of a private krunner (`docs/protocol.md`, CLI arguments): it binds
+//! The command line of a private krunner (docs/protocol.md §5.1): it binds
 //! loopback only, on the ports it is given, with its own config directory, so it never takes
 //! the container's ports 2000/2001, `/home/config` or the shared user-input socket.
 

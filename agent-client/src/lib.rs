@@ -1,4 +1,4 @@
-//! The agent's side of krunner's wire protocol (`docs/protocol.md`, transport and messages).
+//! The agent's side of krunner's wire protocol (docs/protocol.md §1, §3).
 //!
 //! Everything that talks to a runner the way the Backend.AI agent does goes through this crate:
 //! `krunner run` and `krunner plugins test` in the host, the end-to-end tests and the

@@ -1,5 +1,5 @@
-//! What a runner sends back: two-frame messages `[type, payload]` (`docs/protocol.md`,
-//! outbound messages). [`Message`] owns its payload; [`RawMessage`] keeps ZeroMQ's buffers so
+//! What a runner sends back: two-frame messages `[type, payload]` (docs/protocol.md §1.3
+//! and §3). [`Message`] owns its payload; [`RawMessage`] keeps ZeroMQ's buffers so
 //! large stdout streams can be measured without copying; [`Outcome`] is the messages of one
 //! task, whose last one is the terminal `finished`/`build-finished`/`clean-finished`.
 

@@ -1,4 +1,4 @@
-//! The two TCP ports of a runner (`docs/protocol.md`, transport): ops go to `repl-in`, results
+//! The two TCP ports of a runner (docs/protocol.md §1.1): ops go to `repl-in`, results
 //! come from `repl-out`. Private runners get free loopback ports; the OS picks them, so two
 //! runners started at once rarely collide (and [`crate::LocalRunner`] retries when they do).
 

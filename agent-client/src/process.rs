@@ -1,5 +1,5 @@
 //! A runner process that cannot outlive its owner. The agent stops a runner with SIGTERM
-//! (`docs/protocol.md`, signals and shutdown); a runner that has not exited after a grace
+//! (docs/protocol.md §5.11); a runner that has not exited after a grace
 //! period gets SIGKILL. Dropping a [`RunnerProcess`] does the same, so a failing test or an
 //! error in `krunner run` never leaves a runner behind.
 

@@ -1,5 +1,5 @@
 //! A private runner: started on free loopback ports, connected, and ready once it answers
-//! `status` (`docs/protocol.md`, startup sequence). Free ports are only free until someone
+//! `status` (docs/protocol.md §5.10). Free ports are only free until someone
 //! binds them, so a start that fails (the runner exits, or never answers) is retried on new
 //! ports a few times.
 

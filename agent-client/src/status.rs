@@ -1,5 +1,5 @@
-//! The reply to `status` is the one msgpack payload of the protocol (`docs/protocol.md`,
-//! `status` op): a map with exactly one entry, `started_at` → float64 seconds since the epoch.
+//! The reply to `status` is the one msgpack payload of the protocol (docs/protocol.md §3.6):
+//! a map with exactly one entry, `started_at` → float64 seconds on the runner's monotonic clock.
 //! The agent decodes it strictly, so the check here is exact and says what is wrong.
 
 /// How a `status` payload differs from `{"started_at": <float64>}`.

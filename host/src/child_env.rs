@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::config;
 
-/// The default `PATH` when the runner has none.
+/// The default `PATH` when the host has none.
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -24,7 +24,7 @@ pub(crate) struct ChildEnv {
 }
 
 impl ChildEnv {
-    /// Builds the child environment from `base` (usually the runner's environment) and the
+    /// Builds the child environment from `base` (usually the host's environment) and the
     /// files in `config_dir`. Returns the environment and the warnings worth logging.
     pub(crate) fn build(
         base: impl IntoIterator<Item = (String, String)>,
@@ -63,7 +63,7 @@ impl ChildEnv {
         (env, warnings)
     }
 
-    /// The runner's own environment, skipping variables that are not UTF-8.
+    /// The host's own environment, skipping variables that are not UTF-8.
     pub(crate) fn process_env() -> impl Iterator<Item = (String, String)> {
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

@@ -1,4 +1,4 @@
-//! Runner logs: to the process's stderr (container logs), and warnings and errors also to the
+//! The host's logs: to the process's stderr (container logs), and warnings and errors also to the
 //! user's console as `stderr` messages, each line naming the runner (`c-kernel: ...`),
 //! docs/protocol.md §5.9.
 //!

@@ -1,6 +1,6 @@
 //! Keeps serve mode's arguments out of `/proc/<pid>/cmdline` (docs/protocol.md §5.14).
 //!
-//! Agents start the runner as `krunner python /usr/bin/python3`, and users clean up with
+//! Agents start the host as `krunner python /usr/bin/python3`, and users clean up with
 //! `pkill -f python`, which would kill the session. So serve mode re-executes itself (same PID)
 //! with a neutral command line and passes the real arguments through the environment, from
 //! which they are removed again at once.

@@ -34,7 +34,7 @@ pub(crate) enum Task {
     /// `code`.
     Code(String),
     /// The session's `bootstrap.sh`, run once before anything else; its output goes to the
-    /// runner's own stdout/stderr (the container log), not to the user.
+    /// host's own stdout/stderr (the container log), not to the user.
     Bootstrap(PathBuf),
 }
 

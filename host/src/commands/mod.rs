@@ -31,7 +31,7 @@ const TOOLS: [&str; 8] = [
 
 /// The `krunner` executable.
 pub fn main() -> ExitCode {
-    // Serve mode hides its arguments (`pkill -f python` must not match the runner).
+    // Serve mode hides its arguments (`pkill -f python` must not match the host).
     let first = std::env::args_os().nth(1);
     let is_tool = first
         .as_ref()

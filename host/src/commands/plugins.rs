@@ -219,7 +219,7 @@ fn advice(report: &Report) -> &'static str {
     }
 }
 
-/// The sample runner uses this to find the file of a language.
+/// `plugins test` uses this to find the file of a language.
 pub(crate) fn file_of(language: &str, plugin_dirs: &[PathBuf]) -> Result<PathBuf, NotFound> {
     resolve(language, plugin_dirs).map(|(f, _)| f)
 }

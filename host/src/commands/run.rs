@@ -49,7 +49,7 @@ pub(super) fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
         krunner.config_dir = dir.clone();
     }
     krunner.runtime_path = args.runtime_path.clone();
-    // No user-input socket: a session's own runner may own the default path.
+    // No user-input socket: the session's own krunner may own the default path.
     krunner.input_socket = InputSocket::Disabled;
     if args.verbose {
         krunner.args.push("--debug".into());

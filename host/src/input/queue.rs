@@ -2,7 +2,7 @@
 //!
 //! Inputs that arrive while nobody is waiting are kept, in order, for the next request; a
 //! request that finds one queued is satisfied at once without asking the agent again. A
-//! waiting request gives up when the task is interrupted or the runner shuts down.
+//! waiting request gives up when the task is interrupted or the host shuts down.
 //!
 //! Three kinds of consumers share the queue: plugins (through the `read_input` callback, which
 //! blocks on a condition variable), the user-input socket (one blocking waiter per

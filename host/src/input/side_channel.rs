@@ -1,7 +1,7 @@
 //! The upstream user-input side channel, so images that still carry the old input hooks (a
 //! `sitecustomize.py` replacing `input()`, Java's patched `System.in`) keep working.
 //!
-//! Each connection is one input request (docs/protocol.md §5.6): the runner sends `waiting-input`
+//! Each connection is one input request (docs/protocol.md §5.6): the host sends `waiting-input`
 //! (unless input is already queued), waits for the next `input` op, writes its UTF-8 bytes,
 //! and closes; it never reads from the client. An interrupt or shutdown closes the connection
 //! without writing. The request goes through the same queue as the stdin pipes and plugins,
@@ -33,7 +33,7 @@ pub(crate) struct InputSockets {
 
 impl InputSockets {
     /// Starts the listeners that are configured. Failures are logged: the side channel is a
-    /// compatibility aid and must not keep the runner from serving.
+    /// compatibility aid and must not keep the host from serving.
     pub(crate) fn start(
         context: &Arc<Context>,
         unix_path: Option<&Path>,

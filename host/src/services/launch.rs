@@ -169,7 +169,7 @@ pub(crate) fn terminate_all_blocking(processes: &[ServiceProcess], deadline: Ins
     process::terminate(&groups, grace, "a service");
 }
 
-/// Removes every `/opt/backend.ai/lib:` from `LD_LIBRARY_PATH` (the runner's own libraries
+/// Removes every `/opt/backend.ai/lib:` from `LD_LIBRARY_PATH` (the host's own libraries
 /// must not leak into apps).
 pub(crate) fn strip_runner_libs(env: &mut BTreeMap<String, String>) {
     if let Some(v) = env.get_mut("LD_LIBRARY_PATH") {

@@ -77,7 +77,7 @@ pub(crate) enum Msg {
     Completion(Vec<String>),
     /// `status` (msgpack `{"started_at": float}`).
     Status {
-        /// The runner's monotonic start time in seconds.
+        /// The host's monotonic start time in seconds.
         started_at: f64,
     },
     /// `service-result`.

@@ -2,7 +2,7 @@
 //! a command line: user arguments, user environment, interpolation.
 //!
 //! Files are read when a service is started or listed, never at startup: upstream parsed them
-//! all at startup and one malformed file took the whole runner down. Here a bad file only makes
+//! all at startup and one malformed file took the whole process down. Here a bad file only makes
 //! that one service fail, with the reason in its `service-result`.
 
 mod dir;
@@ -131,7 +131,7 @@ pub(crate) struct Definition {
     /// Nothing to spawn: the service is reported started.
     #[serde(default)]
     pub(crate) noop: bool,
-    /// Returned by `get-apps`; the runner does not interpolate it.
+    /// Returned by `get-apps`; the host does not interpolate it.
     #[serde(default)]
     pub(crate) url_template: String,
     /// Actions run before every start (`prestart` is accepted as an alias).

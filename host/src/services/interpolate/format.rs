@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::field::FieldError;
 use super::python::{py_type, to_str};
 
-/// Largest width or precision a format spec may ask for (a template must not make the runner
+/// Largest width or precision a format spec may ask for (a template must not make the host
 /// allocate gigabytes).
 const MAX_WIDTH: usize = 4096;
 
