@@ -1,8 +1,8 @@
 //! The `c` runner: `main.c` projects built with gcc (or the given compiler), and C snippets.
 
-krunner_cfamily::cfamily_plugin!(
+krunner_toolkit::cfamily_plugin!(
     CKernel,
-    krunner_cfamily::Flavor {
+    krunner_toolkit::cfamily::Flavor {
         language: "c",
         compiler: "gcc",
         main_file: "main.c",

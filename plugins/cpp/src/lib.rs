@@ -1,9 +1,9 @@
 //! The `cpp` runner: `main.cpp` projects built with g++ (or the given compiler), and C++
 //! snippets.
 
-krunner_cfamily::cfamily_plugin!(
+krunner_toolkit::cfamily_plugin!(
     CppKernel,
-    krunner_cfamily::Flavor {
+    krunner_toolkit::cfamily::Flavor {
         language: "cpp",
         compiler: "g++",
         main_file: "main.cpp",

@@ -25,9 +25,9 @@ mod terminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use krunner_interp::Lang;
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::Lang;
 
 use terminal::{Endpoints, ShellSpec, Terminal};
 
@@ -66,7 +66,7 @@ fn unquote(arg: &str) -> Option<&str> {
 impl GitKernel {
     fn invalid(&self) -> Result<i32> {
         self.lang.host.stderr("Invalid command.")?;
-        Ok(krunner_interp::NOT_FOUND)
+        Ok(krunner_toolkit::NOT_FOUND)
     }
 
     fn resize(&self, args: &[&str]) -> Result<i32> {
@@ -215,7 +215,7 @@ impl Kernel for GitKernel {
                 name: "invalid-command".into(),
                 code: Some("ls".into()),
                 expect_stdout: Some(String::new()),
-                expect_exit: krunner_interp::NOT_FOUND,
+                expect_exit: krunner_toolkit::NOT_FOUND,
                 ..Sample::default()
             },
         ]

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use krunner_interp::script::{no_prelude, no_setup, plain_argv, Script, ScriptKernel};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Script, ScriptKernel};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
 use krunner_repl::{Session, Slot};
@@ -49,7 +49,7 @@ impl Nodejs {
     fn session(&self) -> Result<std::result::Result<Arc<Session>, i32>> {
         let node = match self.script.lang().resolve(FLAVOR.interpreters) {
             Ok(n) => n,
-            Err(name) => return Ok(Err(self.script.lang().missing_tool(&name))),
+            Err(missing) => return Ok(Err(self.script.lang().missing_tool(&missing.name))),
         };
         let spec = self.script.lang().spec([node, self.driver.clone()]);
         self.session

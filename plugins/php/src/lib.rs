@@ -1,7 +1,7 @@
 //! The `php` runner: `main.php` and snippets run with `php`. Snippets may omit the opening
 //! `<?php` tag; it is added when the code does not start with one.
 
-use krunner_interp::script::{no_setup, plain_argv};
+use krunner_toolkit::script::{no_setup, plain_argv};
 
 fn prelude(code: &str) -> String {
     if code.trim_start().starts_with("<?") {
@@ -11,9 +11,9 @@ fn prelude(code: &str) -> String {
     }
 }
 
-krunner_interp::script_plugin!(
+krunner_toolkit::script_plugin!(
     PhpKernel,
-    krunner_interp::Script {
+    krunner_toolkit::script::Script {
         language: "php",
         interpreters: &["php"],
         main_files: &["main.php"],

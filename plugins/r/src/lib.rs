@@ -1,10 +1,10 @@
 //! The `r` runner: `main.R` and snippets run with `Rscript`.
 
-use krunner_interp::script::{no_prelude, no_setup, plain_argv};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv};
 
-krunner_interp::script_plugin!(
+krunner_toolkit::script_plugin!(
     RKernel,
-    krunner_interp::Script {
+    krunner_toolkit::script::Script {
         language: "r",
         interpreters: &["Rscript"],
         main_files: &["main.R", "main.r"],

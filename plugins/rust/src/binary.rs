@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use krunner_interp::Lang;
 use krunner_plugin_api::serde_json::{self, Value};
 use krunner_plugin_api::util::is_executable;
+use krunner_toolkit::Lang;
 
 /// The chosen binary target.
 #[derive(Debug, PartialEq, Eq)]

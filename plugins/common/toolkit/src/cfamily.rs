@@ -157,20 +157,20 @@ impl CFamily {
 macro_rules! cfamily_plugin {
     ($ty:ident, $flavor:expr) => {
         /// The plugin.
-        pub struct $ty($crate::CFamily);
+        pub struct $ty($crate::cfamily::CFamily);
 
-        static FLAVOR: $crate::Flavor = $flavor;
+        static FLAVOR: $crate::cfamily::Flavor = $flavor;
 
         impl krunner_plugin_api::sdk::Kernel for $ty {
             fn info() -> krunner_plugin_api::PluginInfo {
-                $crate::CFamily::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
+                $crate::cfamily::CFamily::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
             }
 
             fn new(
                 config: krunner_plugin_api::RunnerConfig,
                 host: krunner_plugin_api::sdk::HostHandle,
             ) -> krunner_plugin_api::sdk::Result<Self> {
-                Ok(Self($crate::CFamily::new(&FLAVOR, config, host)))
+                Ok(Self($crate::cfamily::CFamily::new(&FLAVOR, config, host)))
             }
 
             fn clean(&self) -> krunner_plugin_api::sdk::Result<i32> {
@@ -190,7 +190,7 @@ macro_rules! cfamily_plugin {
             }
 
             fn samples() -> Vec<krunner_plugin_api::Sample> {
-                $crate::CFamily::samples(&FLAVOR)
+                $crate::cfamily::CFamily::samples(&FLAVOR)
             }
         }
 

@@ -96,7 +96,7 @@ impl ScriptKernel {
     fn run_file(&self, file: &str) -> Result<i32> {
         let interpreter = match self.lang.resolve(self.flavor.interpreters) {
             Ok(i) => i,
-            Err(name) => return Ok(self.lang.missing_tool(&name)),
+            Err(missing) => return Ok(self.lang.missing_tool(&missing.name)),
         };
         self.lang
             .run((self.flavor.argv)(&self.lang, &interpreter, file))
@@ -128,20 +128,20 @@ impl ScriptKernel {
 macro_rules! script_plugin {
     ($ty:ident, $flavor:expr) => {
         /// The plugin.
-        pub struct $ty($crate::ScriptKernel);
+        pub struct $ty($crate::script::ScriptKernel);
 
-        static FLAVOR: $crate::Script = $flavor;
+        static FLAVOR: $crate::script::Script = $flavor;
 
         impl krunner_plugin_api::sdk::Kernel for $ty {
             fn info() -> krunner_plugin_api::PluginInfo {
-                $crate::ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
+                $crate::script::ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
             }
 
             fn new(
                 config: krunner_plugin_api::RunnerConfig,
                 host: krunner_plugin_api::sdk::HostHandle,
             ) -> krunner_plugin_api::sdk::Result<Self> {
-                Ok(Self($crate::ScriptKernel::new(&FLAVOR, config, host)))
+                Ok(Self($crate::script::ScriptKernel::new(&FLAVOR, config, host)))
             }
 
             fn execute(&self) -> krunner_plugin_api::sdk::Result<i32> {
@@ -153,7 +153,7 @@ macro_rules! script_plugin {
             }
 
             fn samples() -> Vec<krunner_plugin_api::Sample> {
-                $crate::ScriptKernel::samples(&FLAVOR)
+                $crate::script::ScriptKernel::samples(&FLAVOR)
             }
         }
 
