@@ -9,14 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Script, ScriptKernel};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
 use krunner_repl::{Session, Slot};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
+use krunner_toolkit::LanguageRunner;
 
 const DRIVER: &str = include_str!("driver.js");
 
-static FLAVOR: Script = Script {
+static FLAVOR: Flavor = Flavor {
     language: "nodejs",
     interpreters: &["node", "nodejs"],
     main_files: &["main.js"],
@@ -38,7 +39,7 @@ const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// The nodejs runner.
 pub struct Nodejs {
-    script: ScriptKernel,
+    script: ScriptRunner,
     host: HostHandle,
     _scratch: TempDir,
     driver: String,
@@ -63,7 +64,7 @@ impl Nodejs {
 
 impl Kernel for Nodejs {
     fn info() -> PluginInfo {
-        let mut info = ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
+        let mut info = ScriptRunner::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
         info.min_api_minor = 2;
         info.capabilities
             .extend([capability::COMPLETE.into(), capability::INPUT.into()]);
@@ -75,7 +76,7 @@ impl Kernel for Nodejs {
         let driver = scratch.path().join("krunner_driver.js");
         std::fs::write(&driver, DRIVER)?;
         Ok(Self {
-            script: ScriptKernel::new(&FLAVOR, config, host.clone()),
+            script: ScriptRunner::new(&FLAVOR, config, host.clone()),
             host,
             driver: driver.display().to_string(),
             _scratch: scratch,
@@ -120,7 +121,7 @@ impl Kernel for Nodejs {
     }
 
     fn samples() -> Vec<Sample> {
-        let mut samples = ScriptKernel::samples(&FLAVOR);
+        let mut samples = ScriptRunner::samples(&FLAVOR);
         samples.push(Sample {
             name: "input".into(),
             code: Some("const name = await input('name? ');\nconsole.log('hi', name);".into()),

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use krunner_toolkit::script::{no_prelude, no_setup};
+use krunner_toolkit::script::{no_prelude, no_setup, Flavor, ScriptRunner};
 use krunner_toolkit::Lang;
 
 fn argv(lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
@@ -45,9 +45,10 @@ fn argv(lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     }
 }
 
-krunner_toolkit::script_plugin!(
+krunner_toolkit::language_plugin!(
     SchemeKernel,
-    krunner_toolkit::script::Script {
+    ScriptRunner,
+    Flavor {
         language: "scheme",
         interpreters: &["guile", "guile-3.0", "scheme", "mit-scheme", "chezscheme"],
         main_files: &["main.scm"],

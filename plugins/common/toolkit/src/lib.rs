@@ -11,12 +11,20 @@
 //! - [`samples`]: the self-tests every language plugin declares;
 //! - [`cfamily`]: the C and C++ runner (compiler, extensions and names differ);
 //! - [`script`]: the runner of the "interpreter and a main file" languages (julia, lua, nodejs,
-//!   octave, php, r, scheme).
+//!   octave, php, r, scheme);
+//! - [`runner`]: what those two runners share, so that one macro, [`language_plugin!`], makes
+//!   a plugin of either: `language_plugin!(CKernel, CFamilyRunner, Flavor { ... })`.
 
 pub mod cfamily;
 pub mod lang;
+pub mod runner;
 pub mod samples;
 pub mod script;
 
 pub use lang::{first_file, in_container, Lang, MissingTool, NOT_FOUND, WORK_HOME};
+pub use runner::LanguageRunner;
 pub use samples::standard_samples;
+
+/// The plugin API, for [`language_plugin!`]'s expansion.
+#[doc(hidden)]
+pub use krunner_plugin_api as __api;
