@@ -83,11 +83,13 @@
 //! - Panics are caught by the SDK and reported as errors; the host then replaces the runner.
 //! - Log with [`sdk::HostHandle::warn`] and friends: warnings and errors reach the user.
 //!
-//! ## Session processes
+//! ## Interpreters
 //!
-//! Since 1.2, [`sdk::HostHandle::spawn`] starts a long-lived process (an interpreter session
-//! for a stateful query mode) whose stdin, stdout and stderr the plugin drives itself, while the
-//! host still owns its process group and terminates it at shutdown.
+//! Since 1.2, [`sdk::HostHandle::spawn`] starts an interpreter: a long-lived process (the REPL
+//! of a stateful query mode, which keeps its state between queries) whose stdin, stdout and
+//! stderr the plugin drives itself through an [`sdk::Interpreter`], while the host still owns
+//! its process group and terminates it at shutdown. (`sdk::SessionProcess` is its former name,
+//! kept as a deprecated alias.)
 //!
 //! ## Self-tests
 //!

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use abi_stable::std_types::{RStr, RString};
 
-use super::{Result, SessionProcess};
+use super::{Interpreter, Result};
 use crate::abi::{HostBox, Host_TO, LogLevel};
 use crate::payload::{output, CaptureOutput, RunSpec};
 
@@ -112,11 +112,12 @@ impl HostHandle {
         self.0.interrupted()
     }
 
-    /// Starts a long-lived session process (needs a host with plugin-api 1.2).
-    pub fn spawn(&self, spec: &RunSpec) -> Result<SessionProcess> {
+    /// Starts an interpreter: a long-lived process the plugin drives itself, in a process
+    /// group the host owns (needs a host with plugin-api 1.2).
+    pub fn spawn(&self, spec: &RunSpec) -> Result<Interpreter> {
         let json = serde_json::to_string(spec)?;
         let process = self.0.spawn(RStr::from(json.as_str())).into_result()?;
-        Ok(SessionProcess(process))
+        Ok(Interpreter(process))
     }
 
     /// The host's versions (`{}` from hosts older than plugin-api 1.1).

@@ -1,10 +1,11 @@
-//! A long-lived process the host started for the plugin ([`super::HostHandle::spawn`]), in
-//! plain Rust types over the ABI's [`crate::abi::Process`].
+//! [`Interpreter`]: a plugin's long-lived process (a stateful query mode's REPL, say), started
+//! by the host ([`super::HostHandle::spawn`]) and driven by the plugin, in plain Rust types over
+//! the ABI's [`crate::abi::Process`].
 
 use super::Result;
 use crate::abi::{EventKind, ProcessBox};
 
-/// An event from a [`SessionProcess`].
+/// An event from an [`Interpreter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Bytes from its stdout.
@@ -17,10 +18,12 @@ pub enum Event {
     Timeout,
 }
 
-/// A long-lived process started by the host for the plugin ([`super::HostHandle::spawn`]).
-pub struct SessionProcess(pub(super) ProcessBox);
+/// A plugin's long-lived process, started by the host ([`super::HostHandle::spawn`]). It keeps
+/// its state between queries; the plugin drives its stdin, stdout and stderr, and the host owns
+/// its process group and ends it when it shuts down.
+pub struct Interpreter(pub(super) ProcessBox);
 
-impl SessionProcess {
+impl Interpreter {
     /// Writes to its stdin.
     pub fn write(&self, data: &[u8]) -> Result<()> {
         self.0.write(data.into()).into_result()

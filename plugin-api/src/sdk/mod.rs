@@ -1,5 +1,5 @@
 //! The plugin author's side: an idiomatic trait with defaults ([`Kernel`]), a handle to the
-//! host ([`HostHandle`]), the long-lived processes it starts ([`SessionProcess`]), and the glue
+//! host ([`HostHandle`]), the long-lived processes it starts ([`Interpreter`]), and the glue
 //! that turns a [`Kernel`] into the ABI objects while catching every panic at the boundary.
 //!
 //! abi_stable aborts the whole host process (exit 1) when a panic unwinds out of a plugin
@@ -13,13 +13,17 @@ mod temp_dir;
 
 pub use export::{guard, info_json, root_module};
 pub use host::HostHandle;
-pub use interpreter::{Event, SessionProcess};
+pub use interpreter::{Event, Interpreter};
 pub use temp_dir::TempDir;
 
 use crate::error::PluginError;
 use crate::payload::{
     CompletionRequest, PluginInfo, RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
+
+/// The former name of [`Interpreter`], kept so that plugins written against it still build.
+#[deprecated(note = "renamed to Interpreter")]
+pub type SessionProcess = Interpreter;
 
 /// Result type of plugin methods.
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
@@ -31,7 +35,7 @@ pub trait Kernel: Sized + Send + Sync + 'static {
     /// The plugin's description. `api_version` and `panic_unwind` are filled in by the SDK.
     fn info() -> PluginInfo;
 
-    /// Creates the runner for one session. `host` stays valid for the runner's lifetime.
+    /// Creates a runner. `host` stays valid for the runner's lifetime.
     fn new(config: RunnerConfig, host: HostHandle) -> Result<Self>;
 
     /// `clean *`: by default nothing to do.

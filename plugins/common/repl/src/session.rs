@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use krunner_plugin_api::sdk::{Event, HostHandle, Result, SessionProcess};
+use krunner_plugin_api::sdk::{Event, HostHandle, Interpreter, Result};
 use krunner_plugin_api::{PluginError, RunSpec};
 
 use crate::records::{Parser, Record};
@@ -34,7 +34,7 @@ struct Waiters {
 
 /// A running interpreter session.
 pub struct Session {
-    process: Arc<SessionProcess>,
+    process: Arc<Interpreter>,
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
     busy: AtomicBool,
@@ -246,7 +246,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 struct Reader {
-    process: Arc<SessionProcess>,
+    process: Arc<Interpreter>,
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
     host: HostHandle,
