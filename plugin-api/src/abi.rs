@@ -166,7 +166,7 @@ pub trait Runner: Send + Sync {
     fn start_service(&self, request_json: RStr<'_>) -> RResult<RString, PluginError>;
 
     /// The host is shutting down: stop background work, and end every process the plugin owns
-    /// itself.
+    /// itself (see the crate docs, "When a plugin may own processes and sockets").
     #[sabi(last_prefix_field)]
     fn shutdown(&self);
 

@@ -76,7 +76,8 @@ pub trait Kernel: Sized + Send + Sync + 'static {
         Ok(None)
     }
 
-    /// Called once when the host shuts down.
+    /// Called once when the host shuts down. A plugin that owns processes or sockets itself
+    /// ends them here (see the crate docs, "When a plugin may own processes and sockets").
     fn shutdown(&self) {}
 
     /// An `event` from the agent (for example an out-of-memory notice).
