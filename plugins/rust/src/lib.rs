@@ -115,7 +115,7 @@ impl Kernel for RustKernel {
             let target = match binary::select(&self.lang, self.cargo().as_deref()) {
                 Ok(t) => t,
                 Err(why) => {
-                    self.lang.host.error(&why);
+                    self.lang.host.error(&why.to_string());
                     return Ok(krunner_toolkit::NOT_FOUND);
                 }
             };
