@@ -72,14 +72,15 @@ pub trait Host: Send + Sync {
         RString::from("{}")
     }
 
-    /// Since 1.2: starts a long-lived process (a REPL session, say) described by a
+    /// Since 1.2: starts an interpreter (a long-lived process, such as a stateful query mode's
+    /// REPL) described by a
     /// [`crate::RunSpec`] (JSON), with the child environment, in its own process group, with
     /// piped stdin, stdout and stderr. Unlike [`Host::run`] its output is not shown to the user:
     /// the plugin reads it through the returned [`Process`]. The host terminates it when it
     /// shuts down. Hosts older than 1.2 answer `UNSUPPORTED` (this default).
     fn spawn(&self, _spec_json: RStr<'_>) -> RResult<ProcessBox, PluginError> {
         RResult::RErr(PluginError::unsupported(
-            "this krunner is too old to start session processes (needs plugin-api 1.2)",
+            "this krunner is too old to start interpreters (needs plugin-api 1.2)",
         ))
     }
 }
@@ -112,7 +113,7 @@ pub struct ProcessEvent {
     pub code: i32,
 }
 
-/// A long-lived process started with [`Host::spawn`]. Implemented by the host.
+/// An interpreter: a long-lived process started with [`Host::spawn`]. Implemented by the host.
 #[sabi_trait]
 pub trait Process: Send + Sync {
     /// Writes to the process's stdin.
@@ -133,7 +134,7 @@ pub trait Process: Send + Sync {
     fn terminate(&self);
 }
 
-/// A session process as plugins receive it.
+/// An interpreter ([`Process`]) as plugins receive it.
 pub type ProcessBox = Process_TO<'static, RBox<()>>;
 
 /// A language runner. Implemented by plugins (through [`crate::sdk::Kernel`]); called by the
@@ -157,14 +158,15 @@ pub trait Runner: Send + Sync {
     fn complete(&self, request_json: RStr<'_>) -> RResult<RString, PluginError>;
 
     /// The user interrupted the current task. The host signals process groups it owns itself;
-    /// this is for in-plugin work (a REPL session, a loop).
+    /// this is for in-plugin work (an interpreter, a loop).
     fn interrupt(&self);
 
     /// Legacy service hook for a [`crate::ServiceRequest`] (JSON); returns JSON `null` for an
     /// unknown service or a [`crate::ServiceCommand`].
     fn start_service(&self, request_json: RStr<'_>) -> RResult<RString, PluginError>;
 
-    /// The host is shutting down: stop background work and child sessions.
+    /// The host is shutting down: stop background work, and end every process the plugin owns
+    /// itself (see the crate docs, "When a plugin may own processes and sockets").
     #[sabi(last_prefix_field)]
     fn shutdown(&self);
 

@@ -77,17 +77,57 @@
 //! ## Rules of the road
 //!
 //! - Run subprocesses through [`sdk::HostHandle::run`], never `std::process` directly: the host
-//!   puts them in their own process group, streams their output, and interrupts them.
+//!   puts them in their own process group, streams their output, and interrupts them. (The one
+//!   exception is below, in "When a plugin may own processes and sockets".)
 //! - Methods are synchronous; the host calls task methods on its task thread, and `complete` /
 //!   `interrupt` on another thread, possibly while a task runs.
 //! - Panics are caught by the SDK and reported as errors; the host then replaces the runner.
 //! - Log with [`sdk::HostHandle::warn`] and friends: warnings and errors reach the user.
 //!
-//! ## Session processes
+//! ## Interpreters
 //!
-//! Since 1.2, [`sdk::HostHandle::spawn`] starts a long-lived process (an interpreter session
-//! for a stateful query mode) whose stdin, stdout and stderr the plugin drives itself, while the
-//! host still owns its process group and terminates it at shutdown.
+//! Since 1.2, [`sdk::HostHandle::spawn`] starts an interpreter: a long-lived process (the REPL
+//! of a stateful query mode, which keeps its state between queries) whose stdin, stdout and
+//! stderr the plugin drives itself through an [`sdk::Interpreter`], while the host still owns
+//! its process group and terminates it at shutdown. (`sdk::SessionProcess` is its former name,
+//! kept as a deprecated alias.)
+//!
+//! ## When a plugin may own processes and sockets
+//!
+//! The host owns processes and the agent's sockets: commands go through
+//! [`sdk::HostHandle::run`] and [`sdk::HostHandle::capture`], interpreters through
+//! [`sdk::HostHandle::spawn`], and the host puts each in a process group it interrupts and
+//! ends at shutdown. A plugin may start a process or bind a socket itself only when the host
+//! cannot provide it, because the plugin's child needs something the host's facilities do not
+//! give, or the agent talks to the plugin through something the wire protocol has no notion
+//! of. The `git` plugin is that case: its terminal is a shell on a pseudo-terminal (the host
+//! gives children pipes, never a terminal), bridged to two ZeroMQ sockets of its own (by
+//! default 2002 for keystrokes and 2003 for the terminal's output), which the agent's terminal
+//! client uses directly; the protocol has no op for either.
+//!
+//! A plugin that does so must guarantee what the host would otherwise guarantee:
+//!
+//! - **Its own process group and POSIX session for its children** (`setsid`), never the
+//!   host's, so the signals the host sends to its own groups never reach them, and the plugin
+//!   can end them as a whole.
+//! - **They end on [`sdk::Kernel::shutdown`]**, quickly (the host waits about 300 ms for a
+//!   plugin before it exits): a hangup or SIGTERM first, then SIGKILL for every process still
+//!   in their process groups or POSIX session, including jobs they left running.
+//! - **They end when the runner is dropped** without a shutdown, unless a replacement runner
+//!   (the host creates one after a panic, before dropping the old one) takes them over.
+//! - **Its children die with the host** even when the host is killed outright
+//!   (`PR_SET_PDEATHSIG`; the other processes on a pseudo-terminal then get its hangup), so
+//!   nothing outlives the container's main process. Processes that leave their POSIX session
+//!   on purpose (`setsid`, daemons) are out of reach, as they are out of the host's.
+//! - **Its sockets bind only ports it documents and lets the operator move**, never the
+//!   agent's: the wire protocol's ports and the intrinsic services' ports
+//!   (`intrinsic-ports.json` in [`RunnerConfig::config_dir`]) are refused.
+//! - **The work runs on the plugin's own threads**, so task methods and `interrupt` never
+//!   block on a socket, and `shutdown` returns within the host's grace; the sockets close when
+//!   those threads end.
+//!
+//! Everything else (the output of commands, input, interrupts of tasks) still goes through the
+//! host.
 //!
 //! ## Self-tests
 //!

@@ -1,8 +1,11 @@
 //! The `c` runner: `main.c` projects built with gcc (or the given compiler), and C snippets.
 
-krunner_cfamily::cfamily_plugin!(
+use krunner_toolkit::cfamily::{CFamilyRunner, Flavor};
+
+krunner_toolkit::language_plugin!(
     CKernel,
-    krunner_cfamily::Flavor {
+    CFamilyRunner,
+    Flavor {
         language: "c",
         compiler: "gcc",
         main_file: "main.c",

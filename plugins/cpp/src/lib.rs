@@ -1,9 +1,12 @@
 //! The `cpp` runner: `main.cpp` projects built with g++ (or the given compiler), and C++
 //! snippets.
 
-krunner_cfamily::cfamily_plugin!(
+use krunner_toolkit::cfamily::{CFamilyRunner, Flavor};
+
+krunner_toolkit::language_plugin!(
     CppKernel,
-    krunner_cfamily::Flavor {
+    CFamilyRunner,
+    Flavor {
         language: "cpp",
         compiler: "g++",
         main_file: "main.cpp",

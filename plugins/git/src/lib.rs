@@ -15,21 +15,31 @@
 //! whole runner's working directory; here git runs with its own working directory.
 //!
 //! The ports can be moved with `KRUNNER_TERM_IN_PORT` / `KRUNNER_TERM_OUT_PORT` and the bind
-//! address with `KRUNNER_TERM_BIND` (runner environment or `environ.txt`). `runtime_path`
-//! picks the shell (default `/bin/bash`, else `$SHELL`, else `/bin/sh`).
+//! address with `KRUNNER_TERM_BIND` (runner environment or `environ.txt`); the ports of
+//! `intrinsic-ports.json` are refused. `runtime_path` picks the shell (default `/bin/bash`,
+//! else `$SHELL`, else `/bin/sh`).
+//!
+//! Unlike every other plugin, this one owns processes and sockets itself: the shell needs a
+//! pseudo-terminal and the terminal client two sockets of its own, which the host's facilities
+//! and protocol do not offer. The plugin-api crate docs, "When a plugin may own processes and
+//! sockets", say what that obliges a plugin to; here: the shell leads its own POSIX session
+//! and dies with the host, `shutdown` (and dropping the last runner) hangs it up and kills
+//! whatever is left in that session, and the agent's ports are never bound.
 
+mod endpoints;
 mod graph;
 mod pty;
 mod terminal;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
-use krunner_interp::Lang;
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::Lang;
 
-use terminal::{Endpoints, ShellSpec, Terminal};
+use endpoints::Endpoints;
+use terminal::{ShellSpec, Terminal};
 
 /// The media type of `%show graph`.
 pub const GRAPH_MIME: &str = "application/vnd.sorna.gitgraph";
@@ -40,18 +50,11 @@ pub struct GitKernel {
     terminal: Arc<Terminal>,
 }
 
-/// The process's terminal. The host creates a replacement runner (after a plugin panic)
-/// before dropping the old one; the replacement takes over the running terminal instead of
-/// failing to bind its ports, and the user's shell session survives.
-static TERMINAL: Mutex<Option<Arc<Terminal>>> = Mutex::new(None);
-
-fn setting(env: &std::collections::BTreeMap<String, String>, key: &str, default: &str) -> String {
-    std::env::var(key)
-        .ok()
-        .or_else(|| env.get(key).cloned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
+/// The process's terminal, while a runner holds it. The host creates a replacement runner
+/// (after a plugin panic) before dropping the old one; the replacement takes over the running
+/// terminal instead of failing to bind its ports, and the user's shell keeps running. When the
+/// last runner holding it is dropped, the terminal stops.
+static TERMINAL: Mutex<Weak<Terminal>> = Mutex::new(Weak::new());
 
 /// The path argument of `%show graph`: the rest of the line, without one pair of surrounding
 /// quotes; `None` when empty.
@@ -63,10 +66,26 @@ fn unquote(arg: &str) -> Option<&str> {
     (!inner.is_empty()).then_some(inner)
 }
 
+/// The shell to run: `runtime_path`, else `/bin/bash`, else `$SHELL`, else `/bin/sh`, with
+/// the child environment plus `SHELL` and `TERM=xterm`.
+fn shell_spec(lang: &Lang, mut env: std::collections::BTreeMap<String, String>) -> ShellSpec {
+    let program = match &lang.runtime_path {
+        Some(rt) => rt.clone(),
+        None if Path::new("/bin/bash").exists() => "/bin/bash".into(),
+        None => env
+            .get("SHELL")
+            .cloned()
+            .unwrap_or_else(|| "/bin/sh".into()),
+    };
+    env.insert("SHELL".into(), program.clone());
+    env.insert("TERM".into(), "xterm".into());
+    ShellSpec { program, env }
+}
+
 impl GitKernel {
     fn invalid(&self) -> Result<i32> {
         self.lang.host.stderr("Invalid command.")?;
-        Ok(krunner_interp::NOT_FOUND)
+        Ok(krunner_toolkit::NOT_FOUND)
     }
 
     fn resize(&self, args: &[&str]) -> Result<i32> {
@@ -144,34 +163,18 @@ impl Kernel for GitKernel {
 
     fn new(config: RunnerConfig, host: HostHandle) -> Result<Self> {
         let lang = Lang::new(host.clone(), config.runtime_path);
-        let mut env = host.child_env();
-        let program = match &lang.runtime_path {
-            Some(rt) => rt.clone(),
-            None if Path::new("/bin/bash").exists() => "/bin/bash".into(),
-            None => env
-                .get("SHELL")
-                .cloned()
-                .unwrap_or_else(|| "/bin/sh".into()),
-        };
-        env.insert("SHELL".into(), program.clone());
-        env.insert("TERM".into(), "xterm".into());
-        let bind = setting(&env, "KRUNNER_TERM_BIND", "*");
-        let endpoints = Endpoints {
-            input: format!(
-                "tcp://{bind}:{}",
-                setting(&env, "KRUNNER_TERM_IN_PORT", "2002")
-            ),
-            output: format!(
-                "tcp://{bind}:{}",
-                setting(&env, "KRUNNER_TERM_OUT_PORT", "2003")
-            ),
-        };
         let mut global = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
-        let terminal = match global.as_ref() {
-            Some(t) => Arc::clone(t),
+        let terminal = match global.upgrade() {
+            Some(t) => t,
             None => {
-                let t = Arc::new(Terminal::start(endpoints, ShellSpec { program, env }, host));
-                *global = Some(Arc::clone(&t));
+                let shell = shell_spec(&lang, host.child_env());
+                let t = Arc::new(
+                    match Endpoints::from_settings(&shell.env, Path::new(&config.config_dir)) {
+                        Ok(endpoints) => Terminal::start(endpoints, shell, host),
+                        Err(e) => Terminal::failed(&e.into(), &host),
+                    },
+                );
+                *global = Arc::downgrade(&t);
                 t
             }
         };
@@ -198,9 +201,10 @@ impl Kernel for GitKernel {
         }
     }
 
+    /// Stops the terminal: the shell and everything it started end, and the sockets close.
     fn shutdown(&self) {
         self.terminal.stop();
-        TERMINAL.lock().unwrap_or_else(|e| e.into_inner()).take();
+        *TERMINAL.lock().unwrap_or_else(|e| e.into_inner()) = Weak::new();
     }
 
     fn samples() -> Vec<Sample> {
@@ -215,7 +219,7 @@ impl Kernel for GitKernel {
                 name: "invalid-command".into(),
                 code: Some("ls".into()),
                 expect_stdout: Some(String::new()),
-                expect_exit: krunner_interp::NOT_FOUND,
+                expect_exit: krunner_toolkit::NOT_FOUND,
                 ..Sample::default()
             },
         ]

@@ -1,6 +1,8 @@
-//! A shell in a pseudo-terminal: `openpty`, the child as session leader with the terminal as
-//! its controlling tty, and window-size changes. The terminal runner owns this process itself
-//! (the host's subprocess API pipes output and has no terminal), so it lives here.
+//! A shell in a pseudo-terminal: `openpty`, the child as the leader of its own POSIX session
+//! (`setsid`) with the terminal as its controlling tty, window-size changes, and ending every
+//! process of that session. The terminal runner owns this process itself (the host's subprocess
+//! API pipes output and has no terminal), so it lives here; see the plugin-api crate docs,
+//! "When a plugin may own processes and sockets", for what that obliges it to.
 
 use std::fs::File;
 use std::io;
@@ -82,14 +84,25 @@ impl Pty {
             .stdin(Stdio::from(slave.try_clone()?))
             .stdout(Stdio::from(slave.try_clone()?))
             .stderr(Stdio::from(slave));
-        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl, getppid) between fork and
+        // exec.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 if libc::setsid() < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
                     return Err(io::Error::last_os_error());
+                }
+                // The shell dies with the host even when the host is killed outright (the
+                // signal comes when the forking thread, the terminal's, ends).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() as u32 != parent {
+                    // The host ended between fork and prctl.
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 Ok(())
             });
@@ -101,15 +114,10 @@ impl Pty {
         })
     }
 
-    /// Hangs up the shell's session (SIGHUP, then SIGCONT so stopped jobs see it) and reaps it.
+    /// Hangs up the shell (SIGHUP, then SIGCONT so stopped jobs see it) and reaps it.
     pub fn hang_up(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: plain kill(2) on the shell's process group (it is a session leader, so
-            // its pid is its group id).
-            unsafe {
-                libc::kill(-pid, libc::SIGHUP);
-                libc::kill(-pid, libc::SIGCONT);
-            }
+            hang_up_group(pid);
         }
         for _ in 0..20 {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
@@ -122,6 +130,49 @@ impl Pty {
     }
 }
 
+/// Sends SIGHUP, then SIGCONT (so that stopped jobs see it), to the process group `pgid`: what
+/// a terminal hangup does. A shell passes the hangup on to its jobs.
+pub fn hang_up_group(pgid: i32) {
+    // SAFETY: plain kill(2) on a process group (the shell leads its own POSIX session, so its pid is
+    // its group id).
+    unsafe {
+        libc::kill(-pgid, libc::SIGHUP);
+        libc::kill(-pgid, libc::SIGCONT);
+    }
+}
+
+/// The processes of the POSIX session `sid` that have not exited (zombies are left out).
+pub fn sid_members(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| matches!(state_and_sid(*pid), Some((state, s)) if s == sid && state != 'Z'))
+        .collect()
+}
+
+/// SIGKILLs every process of the POSIX session `sid`: the jobs a shell left behind, even those
+/// that ignore hangups. Processes that left it (`setsid`) are out of reach, as they
+/// are out of reach of the host's process groups.
+pub fn kill_sid(sid: i32) {
+    for pid in sid_members(sid) {
+        // SAFETY: plain kill(2).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// The state letter and POSIX session id of `pid`, from `/proc/<pid>/stat` (the fields after the
+/// parenthesised command name: state, ppid, pgrp, session).
+fn state_and_sid(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let sid = fields.nth(2)?.parse().ok()?;
+    Some((state, sid))
+}
+
 fn set_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we own.
     let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -129,5 +180,19 @@ fn set_cloexec(fd: RawFd) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_found_by_its_sid() {
+        // SAFETY: getsid(0) only reads the caller's session id.
+        let sid = unsafe { libc::getsid(0) };
+        let me = i32::try_from(std::process::id()).expect("pid fits i32");
+        assert!(sid_members(sid).contains(&me));
+        assert_eq!(state_and_sid(me).map(|(_, s)| s), Some(sid));
     }
 }

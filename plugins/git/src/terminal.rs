@@ -3,6 +3,11 @@
 //! one single-frame message per read. When the shell exits, `Restarting...` is printed and a
 //! new one starts. One thread owns the sockets and the shell; the runner talks to it through
 //! [`Shared`].
+//!
+//! The plugin owns these sockets and processes, not the host (see the plugin-api crate docs,
+//! "When a plugin may own processes and sockets"), so [`Terminal::stop`] — called on
+//! `shutdown` and when the last runner using the terminal is dropped — ends every process the
+//! shells started, within the time the host gives a plugin to shut down.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -15,15 +20,33 @@ use std::time::{Duration, Instant};
 
 use krunner_plugin_api::sdk::HostHandle;
 
+use crate::endpoints::{EndpointError, Endpoints};
 use crate::pty::{self, Pty, Size};
 
-/// Where the terminal listens.
-#[derive(Clone, Debug)]
-pub struct Endpoints {
-    /// Keystrokes in (SUB, bound).
-    pub input: String,
-    /// Terminal output (PUB, bound).
-    pub output: String,
+/// How long the shells get to exit after the hangup before their POSIX sessions are killed. The
+/// host waits about 300 ms for a plugin's `shutdown`.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
+/// Why the terminal is not running.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// The configured endpoints cannot be used.
+    #[error(transparent)]
+    Endpoints(#[from] EndpointError),
+    /// A socket could not be created or configured.
+    #[error("{0}")]
+    Socket(#[from] zmq::Error),
+    /// An endpoint could not be bound.
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        source: zmq::Error,
+    },
+    /// The bridge thread could not be started.
+    #[error("cannot start the terminal thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// State shared between the bridge thread and the runner.
@@ -38,6 +61,9 @@ pub struct Shared {
     shell_pid: AtomicI32,
     /// Why the terminal is not available, if it is not.
     failure: Mutex<Option<String>>,
+    /// The POSIX sessions of the shells started so far that may still have processes (each
+    /// shell leads its own; the session id is the shell's pid).
+    shell_sids: Mutex<Vec<i32>>,
 }
 
 impl Shared {
@@ -66,6 +92,41 @@ impl Shared {
     fn current_size(&self) -> Size {
         self.size.lock().map(|s| *s).unwrap_or_default()
     }
+
+    fn fail(&self, why: &TerminalError) {
+        if let Ok(mut f) = self.failure.lock() {
+            *f = Some(why.to_string());
+        }
+    }
+
+    /// Remembers a new shell's POSIX session, forgetting those with nothing left in them.
+    fn track_shell(&self, pid: i32) {
+        let mut sids = lock(&self.shell_sids);
+        sids.retain(|sid| !pty::sid_members(*sid).is_empty());
+        sids.push(pid);
+    }
+
+    /// Ends every process of the shells: a hangup for the running shell (which passes it on to
+    /// its jobs), then, after [`STOP_GRACE`], SIGKILL for whatever is left in the POSIX sessions of
+    /// all the shells started (jobs that ignore hangups, jobs of shells that exited before).
+    fn end_shells(&self) {
+        if let Some(pid) = self.shell_pid() {
+            pty::hang_up_group(pid);
+        }
+        let sids = lock(&self.shell_sids).clone();
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline && sids.iter().any(|sid| !pty::sid_members(*sid).is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for sid in sids {
+            pty::kill_sid(sid);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The running bridge.
@@ -95,19 +156,18 @@ impl Terminal {
         let thread = std::thread::Builder::new()
             .name("terminal".into())
             .spawn(move || {
-                if let Err(e) = bridge(&endpoints, &shell, &state, &host) {
+                let result = bridge(&endpoints, &shell, &state, &host);
+                // Whatever stopped the bridge, no process of the shells outlives it.
+                state.end_shells();
+                if let Err(e) = result {
                     host.error(&format!("the terminal stopped: {e}"));
-                    if let Ok(mut f) = state.failure.lock() {
-                        *f = Some(e);
-                    }
+                    state.fail(&e);
                 }
             });
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
-                if let Ok(mut f) = shared.failure.lock() {
-                    *f = Some(format!("cannot start the terminal thread: {e}"));
-                }
+                shared.fail(&TerminalError::Thread(e));
                 None
             }
         };
@@ -117,15 +177,31 @@ impl Terminal {
         }
     }
 
+    /// A terminal that could not start, reporting `why`.
+    pub fn failed(why: &TerminalError, host: &HostHandle) -> Self {
+        host.error(&format!("the terminal cannot start: {why}"));
+        let shared = Arc::new(Shared {
+            master_fd: AtomicI32::new(-1),
+            ..Shared::default()
+        });
+        shared.fail(why);
+        Self {
+            shared,
+            thread: Mutex::new(None),
+        }
+    }
+
     /// The shared state.
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
 
-    /// Stops the bridge: hangs up the shell and joins the thread.
+    /// Stops the bridge: hangs up the shell, kills what is left in the shells' POSIX sessions after
+    /// a short grace, and joins the thread (which closes the sockets).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        self.shared.end_shells();
+        let handle = lock(&self.thread).take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
@@ -144,22 +220,33 @@ fn spawn_shell(shell: &ShellSpec, size: Size) -> std::io::Result<Pty> {
     Pty::spawn(command, size)
 }
 
+fn bind(endpoints: &Endpoints) -> Result<(zmq::Socket, zmq::Socket), TerminalError> {
+    let ctx = zmq::Context::new();
+    let sub = ctx.socket(zmq::SUB)?;
+    let publ = ctx.socket(zmq::PUB)?;
+    sub.set_subscribe(b"")?;
+    sub.set_linger(0)?;
+    publ.set_linger(100)?;
+    for (socket, endpoint) in [(&sub, &endpoints.input), (&publ, &endpoints.output)] {
+        socket
+            .bind(endpoint)
+            .map_err(|source| TerminalError::Bind {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+    }
+    Ok((sub, publ))
+}
+
+/// Runs shells until the bridge is stopped: binds the sockets, then starts a shell, pumps
+/// bytes until it exits, and starts the next one.
 fn bridge(
     endpoints: &Endpoints,
     shell: &ShellSpec,
     shared: &Shared,
     host: &HostHandle,
-) -> Result<(), String> {
-    let ctx = zmq::Context::new();
-    let sub = ctx.socket(zmq::SUB).map_err(|e| e.to_string())?;
-    let publ = ctx.socket(zmq::PUB).map_err(|e| e.to_string())?;
-    sub.set_subscribe(b"").map_err(|e| e.to_string())?;
-    sub.set_linger(0).map_err(|e| e.to_string())?;
-    publ.set_linger(100).map_err(|e| e.to_string())?;
-    sub.bind(&endpoints.input)
-        .map_err(|e| format!("cannot bind {}: {e}", endpoints.input))?;
-    publ.bind(&endpoints.output)
-        .map_err(|e| format!("cannot bind {}: {e}", endpoints.output))?;
+) -> Result<(), TerminalError> {
+    let (sub, publ) = bind(endpoints)?;
     host.info(&format!(
         "terminal: keystrokes on {}, output on {}",
         endpoints.input, endpoints.output
@@ -179,12 +266,12 @@ fn bridge(
                 continue;
             }
         };
+        let pid = i32::try_from(pty.child.id()).unwrap_or(0);
+        shared.track_shell(pid);
         shared
             .master_fd
             .store(pty.master.as_raw_fd(), Ordering::SeqCst);
-        shared
-            .shell_pid
-            .store(i32::try_from(pty.child.id()).unwrap_or(0), Ordering::SeqCst);
+        shared.shell_pid.store(pid, Ordering::SeqCst);
         let started = Instant::now();
         pump(&sub, &publ, &mut pty, shared);
         shared.master_fd.store(-1, Ordering::SeqCst);

@@ -12,9 +12,9 @@
 
 use std::path::Path;
 
-use krunner_interp::{first_file, in_container, standard_samples, Lang, WORK_HOME};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::{first_file, in_container, standard_samples, Lang, WORK_HOME};
 
 /// The plugin.
 pub struct GoKernel {
@@ -25,7 +25,7 @@ impl GoKernel {
     fn go(&self) -> std::result::Result<String, i32> {
         self.lang
             .resolve(&["go"])
-            .map_err(|name| self.lang.missing_tool(&name))
+            .map_err(|missing| self.lang.missing_tool(&missing.name))
     }
 
     /// The non-test `.go` files of the session directory, sorted.

@@ -12,9 +12,9 @@
 
 use std::path::Path;
 
-use krunner_interp::{first_file, standard_samples, Lang};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::{first_file, standard_samples, Lang};
 
 /// The plugin.
 pub struct HaskellKernel {
@@ -27,7 +27,7 @@ impl HaskellKernel {
     fn ghc(&self) -> std::result::Result<String, i32> {
         self.lang
             .resolve(&["ghc"])
-            .map_err(|name| self.lang.missing_tool(&name))
+            .map_err(|missing| self.lang.missing_tool(&missing.name))
     }
 }
 

@@ -14,10 +14,10 @@
 
 use std::path::Path;
 
-use krunner_interp::{first_file, standard_samples, Lang};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::util::find_sources;
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::{first_file, standard_samples, Lang};
 
 /// The plugin.
 pub struct JavaKernel {

@@ -1,8 +1,8 @@
 //! The `julia` runner: `main.jl` and snippets run with `julia`. Julia images install it under
 //! `/opt/julia` or `/usr/local/julia`, so those directories join `PATH` and the load path.
 
-use krunner_interp::script::{no_prelude, plain_argv};
-use krunner_interp::Lang;
+use krunner_toolkit::script::{no_prelude, plain_argv, Flavor, ScriptRunner};
+use krunner_toolkit::Lang;
 
 fn setup(lang: &mut Lang) {
     for dir in ["/opt/julia/bin", "/usr/local/julia/bin", "/usr/local/julia"] {
@@ -20,9 +20,10 @@ fn setup(lang: &mut Lang) {
     }
 }
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     JuliaKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "julia",
         interpreters: &["julia"],
         main_files: &["main.jl"],

@@ -1,11 +1,12 @@
 //! The `lua` runner: `main.lua` and snippets run with `lua` (or a versioned `lua5.x`, or
 //! `luajit`, whichever the image has).
 
-use krunner_interp::script::{no_prelude, no_setup, plain_argv};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     LuaKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "lua",
         interpreters: &["lua", "lua5.4", "lua5.3", "lua5.2", "lua5.1", "luajit"],
         main_files: &["main.lua"],

@@ -1,11 +1,11 @@
 'use strict';
-// krunner's Node.js session driver.
+// krunner's Node.js interpreter driver.
 //
-// One long-lived Node.js process per session. Commands arrive on stdin as JSON lines; everything
-// the session produces goes back on stdout as framed records "KIND LEN\n" + LEN bytes. Snippets
-// run in one global context, so variables, functions and modules persist. A snippet that uses
-// top-level `await` (or returns a promise) finishes when the promise settles. `input(prompt)`
-// and `password(prompt)` return promises of the user's answer.
+// One long-lived Node.js process per runner. Commands arrive on stdin as JSON lines;
+// everything the interpreter produces goes back on stdout as framed records "KIND LEN\n" + LEN
+// bytes. Snippets run in one global context, so variables, functions and modules persist. A
+// snippet that uses top-level `await` (or returns a promise) finishes when the promise settles.
+// `input(prompt)` and `password(prompt)` return promises of the user's answer.
 
 const fs = require('fs');
 const vm = require('vm');
@@ -42,7 +42,7 @@ function toBuffer(chunk, encoding) {
   return Buffer.from(String(chunk), typeof encoding === 'string' ? encoding : 'utf8');
 }
 
-// User output: every write is a record, in order with everything else the session sends.
+// User output: every write is a record, in order with everything else the interpreter sends.
 for (const [stream, kind] of [[process.stdout, 'out'], [process.stderr, 'err']]) {
   stream.write = (chunk, encoding, callback) => {
     send(kind, toBuffer(chunk, encoding));
@@ -213,7 +213,7 @@ async function execute(job) {
   send('done', JSON.stringify({ id: job.id, exit: code }));
 }
 
-// process.exit() in a snippet ends the snippet with that code, not the session.
+// process.exit() in a snippet ends the snippet with that code, not the interpreter.
 const realExit = process.exit.bind(process);
 process.exit = (status) => {
   const e = new Error('exit');

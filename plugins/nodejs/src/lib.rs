@@ -1,5 +1,5 @@
 //! The `nodejs` runner: `main.js` in batch mode, and a stateful query mode — one long-lived
-//! Node.js process per session (the embedded `driver.js`, started through the host), in which
+//! Node.js interpreter (the embedded `driver.js`, started through the host), in which
 //! every `code` op runs in the same global context, so variables, functions and required
 //! modules persist. `interrupt` stops the running snippet (synchronous code through V8's
 //! SIGINT handling, pending promises by abandoning them) and keeps the state; `input(prompt)`
@@ -9,19 +9,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use krunner_interp::script::{no_prelude, no_setup, plain_argv, Script, ScriptKernel};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
-use krunner_repl::{Session, Slot};
+use krunner_repl::{Interpreter, Slot};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
+use krunner_toolkit::LanguageRunner;
 
 const DRIVER: &str = include_str!("driver.js");
 
-static FLAVOR: Script = Script {
+static FLAVOR: Flavor = Flavor {
     language: "nodejs",
     interpreters: &["node", "nodejs"],
     main_files: &["main.js"],
     extension: "js",
-    description: "Node.js: main.js, and a stateful query-mode session",
+    description: "Node.js: main.js, and a stateful query-mode interpreter",
     argv: plain_argv,
     prelude: no_prelude,
     setup: no_setup,
@@ -38,23 +39,24 @@ const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// The nodejs runner.
 pub struct Nodejs {
-    script: ScriptKernel,
+    script: ScriptRunner,
     host: HostHandle,
     _scratch: TempDir,
     driver: String,
-    session: Slot,
+    interpreter: Slot,
 }
 
 impl Nodejs {
-    fn session(&self) -> Result<std::result::Result<Arc<Session>, i32>> {
+    /// The live interpreter, started if needed; `Err` with the exit code when node is missing.
+    fn interpreter(&self) -> Result<std::result::Result<Arc<Interpreter>, i32>> {
         let node = match self.script.lang().resolve(FLAVOR.interpreters) {
             Ok(n) => n,
-            Err(name) => return Ok(Err(self.script.lang().missing_tool(&name))),
+            Err(missing) => return Ok(Err(self.script.lang().missing_tool(&missing.name))),
         };
         let spec = self.script.lang().spec([node, self.driver.clone()]);
-        self.session
+        self.interpreter
             .get_or_start(|| {
-                Session::start(&self.host, &spec, "Node.js")
+                Interpreter::start(&self.host, &spec, "Node.js")
                     .map(|s| s.retry_interrupts(INTERRUPT_RETRY))
             })
             .map(Ok)
@@ -63,7 +65,7 @@ impl Nodejs {
 
 impl Kernel for Nodejs {
     fn info() -> PluginInfo {
-        let mut info = ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
+        let mut info = ScriptRunner::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
         info.min_api_minor = 2;
         info.capabilities
             .extend([capability::COMPLETE.into(), capability::INPUT.into()]);
@@ -75,11 +77,11 @@ impl Kernel for Nodejs {
         let driver = scratch.path().join("krunner_driver.js");
         std::fs::write(&driver, DRIVER)?;
         Ok(Self {
-            script: ScriptKernel::new(&FLAVOR, config, host.clone()),
+            script: ScriptRunner::new(&FLAVOR, config, host.clone()),
             host,
             driver: driver.display().to_string(),
             _scratch: scratch,
-            session: Slot::default(),
+            interpreter: Slot::default(),
         })
     }
 
@@ -88,10 +90,10 @@ impl Kernel for Nodejs {
     }
 
     fn query(&self, code: &str) -> Result<i32> {
-        match self.session()? {
-            Ok(session) => Ok(krunner_repl::query(
+        match self.interpreter()? {
+            Ok(interpreter) => Ok(krunner_repl::query(
                 &self.host,
-                &session,
+                &interpreter,
                 code,
                 "nodejs-kernel",
                 "Node.js",
@@ -101,26 +103,26 @@ impl Kernel for Nodejs {
     }
 
     fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
-        let Ok(session) = self.session()? else {
+        let Ok(interpreter) = self.interpreter()? else {
             return Ok(Vec::new());
         };
-        Ok(session.complete(&serde_json::to_value(request)?, COMPLETE_TIMEOUT))
+        Ok(interpreter.complete(&serde_json::to_value(request)?, COMPLETE_TIMEOUT))
     }
 
     fn interrupt(&self) {
-        if let Some(s) = self.session.current() {
-            s.interrupt();
+        if let Some(i) = self.interpreter.current() {
+            i.interrupt();
         }
     }
 
     fn shutdown(&self) {
-        if let Some(s) = self.session.current() {
-            s.terminate();
+        if let Some(i) = self.interpreter.current() {
+            i.terminate();
         }
     }
 
     fn samples() -> Vec<Sample> {
-        let mut samples = ScriptKernel::samples(&FLAVOR);
+        let mut samples = ScriptRunner::samples(&FLAVOR);
         samples.push(Sample {
             name: "input".into(),
             code: Some("const name = await input('name? ');\nconsole.log('hi', name);".into()),

@@ -1,16 +1,17 @@
 //! The `octave` runner: `main.m` and snippets run with `octave-cli` (the original runner
 //! checked for `main.js` before running `main.m`; this one checks the file it runs).
 
-use krunner_interp::script::{no_prelude, no_setup};
-use krunner_interp::Lang;
+use krunner_toolkit::script::{no_prelude, no_setup, Flavor, ScriptRunner};
+use krunner_toolkit::Lang;
 
 fn argv(_lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     vec![interpreter.to_owned(), "--quiet".into(), file.to_owned()]
 }
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     OctaveKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "octave",
         interpreters: &["octave-cli", "octave"],
         main_files: &["main.m"],

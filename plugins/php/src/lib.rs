@@ -1,7 +1,7 @@
 //! The `php` runner: `main.php` and snippets run with `php`. Snippets may omit the opening
 //! `<?php` tag; it is added when the code does not start with one.
 
-use krunner_interp::script::{no_setup, plain_argv};
+use krunner_toolkit::script::{no_setup, plain_argv, Flavor, ScriptRunner};
 
 fn prelude(code: &str) -> String {
     if code.trim_start().starts_with("<?") {
@@ -11,9 +11,10 @@ fn prelude(code: &str) -> String {
     }
 }
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     PhpKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "php",
         interpreters: &["php"],
         main_files: &["main.php"],

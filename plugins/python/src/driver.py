@@ -1,7 +1,7 @@
-"""krunner's Python session driver.
+"""krunner's Python interpreter driver.
 
-One long-lived interpreter per session. Commands arrive on stdin as JSON lines; everything
-the session produces goes back on the original stdout as framed records ``KIND LEN\\n`` +
+One long-lived interpreter per runner. Commands arrive on stdin as JSON lines; everything
+the interpreter produces goes back on the original stdout as framed records ``KIND LEN\\n`` +
 ``LEN`` bytes. User code runs in the main thread in one persistent namespace; a reader thread
 takes input replies and completion requests even while user code runs. File descriptors 1 and 2
 are pipes read by two threads, so output of C extensions and child processes is captured too.

@@ -1,11 +1,11 @@
 //! The `python` runner.
 //!
-//! - Query mode keeps one interpreter per session (started on first use, replaced when it
-//!   dies), so variables, imports and functions persist across `code` ops. Output streams as it
+//! - Query mode keeps one interpreter (started on first use, replaced when it dies), so
+//!   variables, imports and functions persist across `code` ops. Output streams as it
 //!   is produced, including what C extensions and child processes write to fd 1/2; a trailing
 //!   expression is displayed like IPython; `_repr_html_`/`_repr_png_`/... objects, pandas
 //!   frames and matplotlib figures become `html` and `media` messages; `input()` and `getpass()`
-//!   ask the user; `interrupt` raises KeyboardInterrupt; `exit()` does not end the session.
+//!   ask the user; `interrupt` raises KeyboardInterrupt; `exit()` does not end the interpreter.
 //! - Batch mode: `build *` installs a `setup.py`/`pyproject.toml` project with pip, `exec *`
 //!   runs `main.py`.
 //! - Services: the legacy hook knows jupyter, jupyterlab, ipython and tensorboard.
@@ -20,7 +20,7 @@ use krunner_plugin_api::{
     ServiceRequest,
 };
 
-use krunner_repl::{Session, Slot};
+use krunner_repl::{Interpreter, Slot};
 
 const DRIVER: &str = include_str!("driver.py");
 
@@ -33,23 +33,23 @@ pub struct Python {
     python: String,
     scratch: TempDir,
     driver: String,
-    session: Slot,
+    interpreter: Slot,
 }
 
 impl Python {
-    /// The live session, started if needed.
-    fn session(&self) -> Result<Arc<Session>> {
+    /// The live interpreter, started if needed.
+    fn interpreter(&self) -> Result<Arc<Interpreter>> {
         if self.host.which(&self.python).is_none() {
             return Err(krunner_plugin_api::PluginError::not_found(format!(
                 "{}: command not found (the Python interpreter for this session)",
                 self.python
             )));
         }
-        self.session.get_or_start(|| {
+        self.interpreter.get_or_start(|| {
             let spec = RunSpec::argv([self.python.as_str(), "-u", self.driver.as_str()])
                 .env("PYTHONUNBUFFERED", "1")
                 .env("PYTHONIOENCODING", "utf-8");
-            Session::start(&self.host, &spec, "Python")
+            Interpreter::start(&self.host, &spec, "Python")
         })
     }
 
@@ -82,7 +82,7 @@ impl Kernel for Python {
                 capability::INPUT.into(),
                 capability::SERVICES.into(),
             ],
-            description: "Python: persistent query-mode session, main.py, pip projects".into(),
+            description: "Python: persistent query-mode interpreter, main.py, pip projects".into(),
             default_runtime: Some("python3".into()),
             ..PluginInfo::default()
         }
@@ -101,7 +101,7 @@ impl Kernel for Python {
             python,
             driver: driver.display().to_string(),
             scratch,
-            session: Slot::default(),
+            interpreter: Slot::default(),
         })
     }
 
@@ -133,7 +133,7 @@ impl Kernel for Python {
     }
 
     fn query(&self, code: &str) -> Result<i32> {
-        let session = match self.session() {
+        let interpreter = match self.interpreter() {
             Ok(s) => s,
             Err(e) if e.code == krunner_plugin_api::ErrorCode::NOT_FOUND => {
                 self.host.error(e.message());
@@ -143,7 +143,7 @@ impl Kernel for Python {
         };
         Ok(krunner_repl::query(
             &self.host,
-            &session,
+            &interpreter,
             code,
             "python-kernel",
             "Python",
@@ -151,14 +151,14 @@ impl Kernel for Python {
     }
 
     fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
-        let session = self.session()?;
+        let interpreter = self.interpreter()?;
         let value = serde_json::to_value(request)?;
-        Ok(session.complete(&value, COMPLETE_TIMEOUT))
+        Ok(interpreter.complete(&value, COMPLETE_TIMEOUT))
     }
 
     fn interrupt(&self) {
-        if let Some(s) = self.session.current() {
-            s.interrupt();
+        if let Some(i) = self.interpreter.current() {
+            i.interrupt();
         }
     }
 
@@ -206,8 +206,8 @@ impl Kernel for Python {
     }
 
     fn shutdown(&self) {
-        if let Some(s) = self.session.current() {
-            s.terminate();
+        if let Some(i) = self.interpreter.current() {
+            i.terminate();
         }
     }
 

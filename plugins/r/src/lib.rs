@@ -1,10 +1,11 @@
 //! The `r` runner: `main.R` and snippets run with `Rscript`.
 
-use krunner_interp::script::{no_prelude, no_setup, plain_argv};
+use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     RKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "r",
         interpreters: &["Rscript"],
         main_files: &["main.R", "main.r"],

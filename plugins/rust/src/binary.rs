@@ -5,9 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use krunner_interp::Lang;
 use krunner_plugin_api::serde_json::{self, Value};
 use krunner_plugin_api::util::is_executable;
+use krunner_toolkit::Lang;
+
+/// Why no binary can be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// The manifest cannot be read (without cargo metadata).
+    #[error("cannot read Cargo.toml: {0}")]
+    Manifest(#[from] std::io::Error),
+    /// The project has no binary target.
+    #[error("the Cargo project has no binary target to run")]
+    NoBinary,
+    /// More than one binary, and nothing says which one `cargo run` would run.
+    #[error(
+        "cannot tell which binary to run ({}); set `default-run` in Cargo.toml or send an exec command",
+        .0.join(", ")
+    )]
+    Ambiguous(Vec<String>),
+}
 
 /// The chosen binary target.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,7 +69,7 @@ pub struct Package {
 }
 
 /// Picks the binary for the session directory's `Cargo.toml`.
-pub fn select(lang: &Lang, cargo: Option<&str>) -> Result<Target, String> {
+pub fn select(lang: &Lang, cargo: Option<&str>) -> Result<Target, SelectError> {
     if let Some(cargo) = cargo {
         let metadata = lang.capture([
             cargo,
@@ -76,8 +93,7 @@ pub fn select(lang: &Lang, cargo: Option<&str>) -> Result<Target, String> {
                 .warn(&format!("cannot run cargo metadata: {}", e.message())),
         }
     }
-    let manifest = std::fs::read_to_string("Cargo.toml")
-        .map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
+    let manifest = std::fs::read_to_string("Cargo.toml")?;
     let package = from_manifest(&manifest, Path::new("."));
     let target_dir = lang
         .host
@@ -91,7 +107,7 @@ pub fn select(lang: &Lang, cargo: Option<&str>) -> Result<Target, String> {
 }
 
 /// Reads `cargo metadata --format-version 1` output. `None` when it is not understood.
-pub fn from_metadata(json: &str) -> Option<Result<Target, String>> {
+pub fn from_metadata(json: &str) -> Option<Result<Target, SelectError>> {
     let value: Value = serde_json::from_str(json).ok()?;
     let target_dir = PathBuf::from(value["target_directory"].as_str()?);
     let here = std::fs::canonicalize("Cargo.toml").ok();
@@ -190,7 +206,7 @@ pub fn from_manifest(manifest: &str, dir: &Path) -> Package {
 
 /// Cargo's choice: `default-run`, the package's only binary, the binary named after the
 /// package, or the workspace's only binary.
-pub fn choose(root: Option<&Package>, all_bins: &[String]) -> Result<String, String> {
+pub fn choose(root: Option<&Package>, all_bins: &[String]) -> Result<String, SelectError> {
     if let Some(root) = root {
         if let Some(d) = &root.default_run {
             return Ok(d.clone());
@@ -204,11 +220,8 @@ pub fn choose(root: Option<&Package>, all_bins: &[String]) -> Result<String, Str
     }
     match all_bins {
         [only] => Ok(only.clone()),
-        [] => Err("the Cargo project has no binary target to run".into()),
-        many => Err(format!(
-            "cannot tell which binary to run ({}); set `default-run` in Cargo.toml or send an exec command",
-            many.join(", ")
-        )),
+        [] => Err(SelectError::NoBinary),
+        many => Err(SelectError::Ambiguous(many.to_vec())),
     }
 }
 
@@ -228,14 +241,14 @@ mod tests {
     fn choice_follows_cargo_run() {
         let all = |p: &Package| p.bins.clone();
         let p = pkg("app", None, &["tool"]);
-        assert_eq!(choose(Some(&p), &all(&p)), Ok("tool".into()));
+        assert_eq!(choose(Some(&p), &all(&p)).ok(), Some("tool".into()));
         let p = pkg("app", Some("b"), &["a", "b"]);
-        assert_eq!(choose(Some(&p), &all(&p)), Ok("b".into()));
+        assert_eq!(choose(Some(&p), &all(&p)).ok(), Some("b".into()));
         let p = pkg("app", None, &["aaa", "app", "zzz"]);
-        assert_eq!(choose(Some(&p), &all(&p)), Ok("app".into()));
+        assert_eq!(choose(Some(&p), &all(&p)).ok(), Some("app".into()));
         let p = pkg("app", None, &["x", "y"]);
-        assert!(choose(Some(&p), &all(&p)).is_err_and(|e| e.contains("x, y")));
-        assert_eq!(choose(None, &["member".into()]), Ok("member".into()));
+        assert!(choose(Some(&p), &all(&p)).is_err_and(|e| e.to_string().contains("x, y")));
+        assert_eq!(choose(None, &["member".into()]).ok(), Some("member".into()));
         assert!(choose(None, &[]).is_err());
     }
 

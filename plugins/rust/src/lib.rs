@@ -17,10 +17,10 @@ mod binary;
 
 use std::path::Path;
 
-use krunner_interp::{first_file, standard_samples, Lang};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::util::is_executable;
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_toolkit::{first_file, standard_samples, Lang};
 
 /// The plugin.
 pub struct RustKernel {
@@ -31,7 +31,7 @@ impl RustKernel {
     fn rustc(&self) -> std::result::Result<String, i32> {
         self.lang
             .resolve(&["rustc"])
-            .map_err(|name| self.lang.missing_tool(&name))
+            .map_err(|missing| self.lang.missing_tool(&missing.name))
     }
 
     fn cargo(&self) -> Option<String> {
@@ -115,8 +115,8 @@ impl Kernel for RustKernel {
             let target = match binary::select(&self.lang, self.cargo().as_deref()) {
                 Ok(t) => t,
                 Err(why) => {
-                    self.lang.host.error(&why);
-                    return Ok(krunner_interp::NOT_FOUND);
+                    self.lang.host.error(&why.to_string());
+                    return Ok(krunner_toolkit::NOT_FOUND);
                 }
             };
             return match target.newest_build() {

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use krunner_interp::script::{no_prelude, no_setup};
-use krunner_interp::Lang;
+use krunner_toolkit::script::{no_prelude, no_setup, Flavor, ScriptRunner};
+use krunner_toolkit::Lang;
 
 fn argv(lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     let name = Path::new(interpreter)
@@ -45,9 +45,10 @@ fn argv(lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     }
 }
 
-krunner_interp::script_plugin!(
+krunner_toolkit::language_plugin!(
     SchemeKernel,
-    krunner_interp::Script {
+    ScriptRunner,
+    Flavor {
         language: "scheme",
         interpreters: &["guile", "guile-3.0", "scheme", "mit-scheme", "chezscheme"],
         main_files: &["main.scm"],

@@ -13,7 +13,7 @@ use std::path::Path;
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
 use krunner_plugin_api::{capability, PluginInfo, RunSpec, RunnerConfig, Sample};
 
-/// The runner for one session.
+/// The runner.
 pub struct Bash {
     host: HostHandle,
     shell: String,

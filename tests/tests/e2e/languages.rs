@@ -448,6 +448,63 @@ fn git_terminal_runs_a_shell_over_zeromq() {
     term.type_until("stty size\n", "33 99");
 }
 
+/// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn git_terminal_processes_end_with_the_host() {
+    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
+    let mut r = Runner::start_with(
+        "git",
+        Options {
+            runtime_path: Some("/bin/sh".into()),
+            environ: Some(format!(
+                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\nKRUNNER_TERM_BIND=127.0.0.1\n"
+            )),
+            ..Options::default()
+        },
+    );
+    let mut term = TerminalClient::connect(input, output);
+    // A job that ignores the hangup, and the pids of the shell and the job (the echoed
+    // keystrokes show `$$ $!`, the output shows numbers).
+    term.type_until(
+        "(trap '' HUP; exec sleep 1000) & echo \"pids $$ $! end-$((6*7))\"\n",
+        "end-42",
+    );
+    let pids: Vec<i32> = term
+        .seen
+        .split("pids ")
+        .find_map(|part| {
+            let words: Vec<&str> = part.split_whitespace().take(2).collect();
+            let pids: Vec<i32> = words.iter().filter_map(|w| w.parse().ok()).collect();
+            (pids.len() == 2).then_some(pids)
+        })
+        .unwrap_or_else(|| panic!("no pids on the screen: {:?}", term.seen));
+    assert!(!pids.iter().any(|p| exited(*p)), "{pids:?} already ended");
+
+    let (code, _) = r.terminate();
+    assert_eq!(code, Some(0), "{}", r.log());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !pids.iter().all(|p| exited(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left: Vec<i32> = pids.into_iter().filter(|p| !exited(*p)).collect();
+    for pid in &left {
+        // SAFETY: plain kill(2), so a failed test leaves nothing behind.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    assert!(
+        left.is_empty(),
+        "still running after the host ended: {left:?}"
+    );
+}
+
 #[test]
 fn git_show_graph_sends_the_commit_graph() {
     if !have("git", true) {

@@ -1,4 +1,4 @@
-//! The session driver's output framing: `KIND LEN\n` followed by `LEN` bytes, so user output of
+//! The interpreter driver's output framing: `KIND LEN\n` followed by `LEN` bytes, so user output of
 //! any bytes and structured records (media, input requests, completion, done) share one pipe
 //! without escaping.
 

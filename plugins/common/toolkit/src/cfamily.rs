@@ -1,5 +1,5 @@
 //! The C and C++ plugins differ only in compiler, file extensions and names, so both are this
-//! one implementation with a [`Flavor`].
+//! one runner with a [`Flavor`], made a plugin by [`crate::language_plugin!`].
 //!
 //! Batch: `build *` compiles and links every source file under the session directory (sorted,
 //! each passed as its own argument, so paths with spaces work) into `./main`; `exec *` runs
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
 use krunner_plugin_api::util::find_sources;
 use krunner_plugin_api::{capability, PluginInfo, RunSpec, RunnerConfig, Sample};
+
+use crate::LanguageRunner;
 
 /// Libraries every program is linked with (as the original runner did).
 pub const LINK_FLAGS: [&str; 4] = ["-lrt", "-lm", "-pthread", "-ldl"];
@@ -33,15 +35,26 @@ pub struct Flavor {
 }
 
 /// A C-family runner.
-pub struct CFamily {
+pub struct CFamilyRunner {
     flavor: &'static Flavor,
     host: HostHandle,
     compiler: String,
 }
 
-impl CFamily {
-    /// The plugin description for `flavor`.
-    pub fn info(flavor: &Flavor, version: &str) -> PluginInfo {
+impl CFamilyRunner {
+    fn compile(&self, sources: &[PathBuf], output: &Path) -> Result<i32> {
+        let mut argv = vec![self.compiler.clone(), "-Wall".into(), "-o".into()];
+        argv.push(output.display().to_string());
+        argv.extend(sources.iter().map(|s| s.display().to_string()));
+        argv.extend(LINK_FLAGS.iter().map(|s| (*s).to_owned()));
+        self.host.run(&RunSpec::argv(argv))
+    }
+}
+
+impl LanguageRunner for CFamilyRunner {
+    type Flavor = Flavor;
+
+    fn info(flavor: &Flavor, version: &str) -> PluginInfo {
         PluginInfo {
             language: flavor.language.into(),
             plugin_version: version.into(),
@@ -52,8 +65,8 @@ impl CFamily {
         }
     }
 
-    /// Self-tests: hello-world built with the heuristics, and as a snippet.
-    pub fn samples(flavor: &Flavor) -> Vec<Sample> {
+    /// Hello-world built with the heuristics, and as a snippet.
+    fn samples(flavor: &Flavor) -> Vec<Sample> {
         let expect = Some("hello, world\n".to_owned());
         vec![
             Sample {
@@ -75,8 +88,8 @@ impl CFamily {
         ]
     }
 
-    /// A runner using `config.runtime_path` as the compiler when given.
-    pub fn new(flavor: &'static Flavor, config: RunnerConfig, host: HostHandle) -> Self {
+    /// Uses `config.runtime_path` as the compiler when given.
+    fn new(flavor: &'static Flavor, config: RunnerConfig, host: HostHandle) -> Self {
         let compiler = config
             .runtime_path
             .filter(|p| !p.is_empty())
@@ -88,24 +101,17 @@ impl CFamily {
         }
     }
 
-    fn compile(&self, sources: &[PathBuf], output: &Path) -> Result<i32> {
-        let mut argv = vec![self.compiler.clone(), "-Wall".into(), "-o".into()];
-        argv.push(output.display().to_string());
-        argv.extend(sources.iter().map(|s| s.display().to_string()));
-        argv.extend(LINK_FLAGS.iter().map(|s| (*s).to_owned()));
-        self.host.run(&RunSpec::argv(argv))
-    }
-
-    /// `clean *`.
-    pub fn clean(&self) -> Result<i32> {
+    /// `make clean` when there is a Makefile.
+    fn clean(&self) -> Result<i32> {
         if Path::new("Makefile").is_file() {
             return self.host.run_argv(&["make", "clean"]);
         }
         Ok(0)
     }
 
-    /// `build *` (the host runs `make` itself when there is a Makefile).
-    pub fn build(&self) -> Result<i32> {
+    /// Every source file of the flavor's extensions into `./main` (the host runs `make`
+    /// itself when there is a Makefile).
+    fn build(&self) -> Result<i32> {
         if !Path::new(self.flavor.main_file).is_file() {
             self.host.error(&format!(
                 "cannot find the main source file ({}); add it, a Makefile, or send a build command",
@@ -123,8 +129,8 @@ impl CFamily {
         self.compile(&sources, Path::new("./main"))
     }
 
-    /// `exec *`.
-    pub fn execute(&self) -> Result<i32> {
+    /// `./main` or `./a.out`.
+    fn execute(&self) -> Result<i32> {
         for candidate in ["./main", "./a.out"] {
             if krunner_plugin_api::util::is_executable(Path::new(candidate)) {
                 return self.host.run_argv(&[candidate]);
@@ -136,8 +142,8 @@ impl CFamily {
         Ok(127)
     }
 
-    /// `code`: compile the snippet privately and run it.
-    pub fn query(&self, code: &str) -> Result<i32> {
+    /// Compiles the snippet privately and runs it.
+    fn query(&self, code: &str) -> Result<i32> {
         let dir = TempDir::new(self.flavor.language)?;
         let ext = self.flavor.extensions.first().copied().unwrap_or("c");
         let source = dir.path().join(format!("main.{ext}"));
@@ -150,50 +156,4 @@ impl CFamily {
         self.host
             .run(&RunSpec::argv([binary.display().to_string()]))
     }
-}
-
-/// Defines the plugin type for a flavor and exports it.
-#[macro_export]
-macro_rules! cfamily_plugin {
-    ($ty:ident, $flavor:expr) => {
-        /// The plugin.
-        pub struct $ty($crate::CFamily);
-
-        static FLAVOR: $crate::Flavor = $flavor;
-
-        impl krunner_plugin_api::sdk::Kernel for $ty {
-            fn info() -> krunner_plugin_api::PluginInfo {
-                $crate::CFamily::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
-            }
-
-            fn new(
-                config: krunner_plugin_api::RunnerConfig,
-                host: krunner_plugin_api::sdk::HostHandle,
-            ) -> krunner_plugin_api::sdk::Result<Self> {
-                Ok(Self($crate::CFamily::new(&FLAVOR, config, host)))
-            }
-
-            fn clean(&self) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.clean()
-            }
-
-            fn build(&self) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.build()
-            }
-
-            fn execute(&self) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.execute()
-            }
-
-            fn query(&self, code: &str) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.query(code)
-            }
-
-            fn samples() -> Vec<krunner_plugin_api::Sample> {
-                $crate::CFamily::samples(&FLAVOR)
-            }
-        }
-
-        krunner_plugin_api::export_plugin!($ty);
-    };
 }

@@ -1,6 +1,6 @@
 //! Plugins for the languages that are "an interpreter and a main file": julia, lua, nodejs,
 //! octave, php, r and scheme differ only in names, command shapes and environment, so each is
-//! a [`Script`] description and one [`crate::script_plugin!`] line.
+//! a [`Flavor`] for the [`ScriptRunner`] and one [`crate::language_plugin!`] line.
 //!
 //! - `build *`: nothing to compile; 0 (the host runs `make` itself when there is a Makefile).
 //! - `exec *`: the first main file found, run with the interpreter; 127 naming the files
@@ -13,10 +13,10 @@
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
 use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
 
-use crate::{first_file, Lang};
+use crate::{first_file, Lang, LanguageRunner};
 
 /// What distinguishes one interpreted language.
-pub struct Script {
+pub struct Flavor {
     /// Runner name.
     pub language: &'static str,
     /// Interpreter names tried in order when no runtime path is given.
@@ -53,14 +53,31 @@ pub fn no_prelude(code: &str) -> String {
 pub fn no_setup(_lang: &mut Lang) {}
 
 /// A runner for an interpreted language.
-pub struct ScriptKernel {
-    flavor: &'static Script,
+pub struct ScriptRunner {
+    flavor: &'static Flavor,
     lang: Lang,
 }
 
-impl ScriptKernel {
-    /// The plugin description.
-    pub fn info(flavor: &Script, version: &str) -> PluginInfo {
+impl ScriptRunner {
+    /// The language view (environment, lookup).
+    pub fn lang(&self) -> &Lang {
+        &self.lang
+    }
+
+    fn run_file(&self, file: &str) -> Result<i32> {
+        let interpreter = match self.lang.resolve(self.flavor.interpreters) {
+            Ok(i) => i,
+            Err(missing) => return Ok(self.lang.missing_tool(&missing.name)),
+        };
+        self.lang
+            .run((self.flavor.argv)(&self.lang, &interpreter, file))
+    }
+}
+
+impl LanguageRunner for ScriptRunner {
+    type Flavor = Flavor;
+
+    fn info(flavor: &Flavor, version: &str) -> PluginInfo {
         PluginInfo {
             language: flavor.language.into(),
             plugin_version: version.into(),
@@ -71,8 +88,8 @@ impl ScriptKernel {
         }
     }
 
-    /// Self-tests: hello-world as the main file and as a snippet, and an exit code.
-    pub fn samples(flavor: &Script) -> Vec<Sample> {
+    /// Hello-world as the main file and as a snippet, and an exit code.
+    fn samples(flavor: &Flavor) -> Vec<Sample> {
         crate::standard_samples(
             flavor.main_files.first().copied().unwrap_or("main"),
             flavor.hello,
@@ -81,29 +98,15 @@ impl ScriptKernel {
         )
     }
 
-    /// A runner using `config.runtime_path` as the interpreter when given.
-    pub fn new(flavor: &'static Script, config: RunnerConfig, host: HostHandle) -> Self {
+    /// Uses `config.runtime_path` as the interpreter when given.
+    fn new(flavor: &'static Flavor, config: RunnerConfig, host: HostHandle) -> Self {
         let mut lang = Lang::new(host, config.runtime_path);
         (flavor.setup)(&mut lang);
         Self { flavor, lang }
     }
 
-    /// The language view (environment, lookup).
-    pub fn lang(&self) -> &Lang {
-        &self.lang
-    }
-
-    fn run_file(&self, file: &str) -> Result<i32> {
-        let interpreter = match self.lang.resolve(self.flavor.interpreters) {
-            Ok(i) => i,
-            Err(name) => return Ok(self.lang.missing_tool(&name)),
-        };
-        self.lang
-            .run((self.flavor.argv)(&self.lang, &interpreter, file))
-    }
-
-    /// `exec *`.
-    pub fn execute(&self) -> Result<i32> {
+    /// The first main file found, run with the interpreter.
+    fn execute(&self) -> Result<i32> {
         match first_file(self.flavor.main_files) {
             Some(file) => self.run_file(file),
             None => Ok(self
@@ -112,8 +115,8 @@ impl ScriptKernel {
         }
     }
 
-    /// `code`.
-    pub fn query(&self, code: &str) -> Result<i32> {
+    /// The snippet, from a private temporary file.
+    fn query(&self, code: &str) -> Result<i32> {
         let dir = TempDir::new(self.flavor.language)?;
         let file = dir
             .path()
@@ -121,42 +124,4 @@ impl ScriptKernel {
         std::fs::write(&file, (self.flavor.prelude)(code))?;
         self.run_file(&file.to_string_lossy())
     }
-}
-
-/// Defines the plugin type for a [`Script`] flavor and exports it.
-#[macro_export]
-macro_rules! script_plugin {
-    ($ty:ident, $flavor:expr) => {
-        /// The plugin.
-        pub struct $ty($crate::ScriptKernel);
-
-        static FLAVOR: $crate::Script = $flavor;
-
-        impl krunner_plugin_api::sdk::Kernel for $ty {
-            fn info() -> krunner_plugin_api::PluginInfo {
-                $crate::ScriptKernel::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
-            }
-
-            fn new(
-                config: krunner_plugin_api::RunnerConfig,
-                host: krunner_plugin_api::sdk::HostHandle,
-            ) -> krunner_plugin_api::sdk::Result<Self> {
-                Ok(Self($crate::ScriptKernel::new(&FLAVOR, config, host)))
-            }
-
-            fn execute(&self) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.execute()
-            }
-
-            fn query(&self, code: &str) -> krunner_plugin_api::sdk::Result<i32> {
-                self.0.query(code)
-            }
-
-            fn samples() -> Vec<krunner_plugin_api::Sample> {
-                $crate::ScriptKernel::samples(&FLAVOR)
-            }
-        }
-
-        krunner_plugin_api::export_plugin!($ty);
-    };
 }

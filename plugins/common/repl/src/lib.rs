@@ -1,6 +1,6 @@
-//! Stateful query modes: a long-lived interpreter ("driver") per session, started through the
+//! Stateful query modes: a long-lived interpreter running a driver program, started through the
 //! host, speaking a small protocol — JSON-line commands on its stdin, framed records on its
-//! stdout ([`records`]) — managed by a [`session::Session`].
+//! stdout ([`records`]) — managed by an [`interpreter::Interpreter`] in the runner's [`Slot`].
 //!
 //! The python and nodejs plugins share this; each only brings its driver program.
 //!
@@ -10,22 +10,25 @@
 //! `media` (JSON), `html`, `input` (`{"prompt","password"}`), `completion`
 //! (`{"id","suggestions"}`), `done` (`{"id","exit"}`), `ready`.
 
+pub mod interpreter;
 pub mod records;
-pub mod session;
 
-pub use session::Session;
+pub use interpreter::Interpreter;
 
 use std::sync::{Arc, Mutex};
 
 use krunner_plugin_api::sdk::{HostHandle, Result};
 
-/// The session of a runner: started on first use, replaced after it dies.
+/// A runner's interpreter: started on first use, replaced after it dies.
 #[derive(Default)]
-pub struct Slot(Mutex<Option<Arc<Session>>>);
+pub struct Slot(Mutex<Option<Arc<Interpreter>>>);
 
 impl Slot {
-    /// The live session, or a new one from `start`.
-    pub fn get_or_start(&self, start: impl FnOnce() -> Result<Session>) -> Result<Arc<Session>> {
+    /// The live interpreter, or a new one from `start`.
+    pub fn get_or_start(
+        &self,
+        start: impl FnOnce() -> Result<Interpreter>,
+    ) -> Result<Arc<Interpreter>> {
         let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = slot.as_ref().filter(|s| s.alive()) {
             return Ok(Arc::clone(s));
@@ -35,16 +38,22 @@ impl Slot {
         Ok(fresh)
     }
 
-    /// The current session, alive or not.
-    pub fn current(&self) -> Option<Arc<Session>> {
+    /// The current interpreter, alive or not.
+    pub fn current(&self) -> Option<Arc<Interpreter>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-/// Runs `code` in `session`; when the session dies meanwhile, tells the user (as
-/// `<runner>: the <name> session ...`) and returns its exit status.
-pub fn query(host: &HostHandle, session: &Session, code: &str, runner: &str, name: &str) -> i32 {
-    match session.run(host, code) {
+/// Runs `code` in `interpreter`; when the interpreter dies meanwhile, tells the user (as
+/// `<runner>: the <name> session ...`, the wording users know) and returns its exit status.
+pub fn query(
+    host: &HostHandle,
+    interpreter: &Interpreter,
+    code: &str,
+    runner: &str,
+    name: &str,
+) -> i32 {
+    match interpreter.run(host, code) {
         Ok(exit) => exit,
         Err(status) => {
             let how = if status > 128 {

@@ -2,9 +2,9 @@
 //! owns its process group), and the thread that reads its records.
 //!
 //! The reader thread forwards output records to the user as they arrive and routes the rest:
-//! input requests and the end of a query to the query waiting in [`Session::run`], completion
-//! results to the completion waiting for them. When the interpreter dies, whoever waits is told
-//! at once, so no query ever hangs on a dead session.
+//! input requests and the end of a query to the query waiting in [`Interpreter::run`],
+//! completion results to the completion waiting for them. When the interpreter dies, whoever
+//! waits is told at once, so no query ever hangs on a dead interpreter.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use krunner_plugin_api::sdk::{Event, HostHandle, Result, SessionProcess};
+use krunner_plugin_api::sdk::{self, Event, HostHandle, Result};
 use krunner_plugin_api::{PluginError, RunSpec};
 
 use crate::records::{Parser, Record};
 
-/// What the query in progress hears from the session (and from its input helper).
+/// What the query in progress hears from the interpreter (and from its input helper).
 enum QueryEvent {
     Input { prompt: String, password: bool },
     Answer(Result<String>),
@@ -32,9 +32,9 @@ struct Waiters {
     ready: Mutex<Option<Sender<()>>>,
 }
 
-/// A running interpreter session.
-pub struct Session {
-    process: Arc<SessionProcess>,
+/// A running interpreter and its driver.
+pub struct Interpreter {
+    process: Arc<sdk::Interpreter>,
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
     busy: AtomicBool,
@@ -43,14 +43,14 @@ pub struct Session {
     /// The id of the running query (0: none).
     current: Arc<AtomicU64>,
     /// Repeat an interrupt this often while its query is still running (see
-    /// [`Session::retry_interrupts`]).
+    /// [`Interpreter::retry_interrupts`]).
     interrupt_retry: Option<Duration>,
 }
 
 /// How long a new interpreter may take to become ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Session {
+impl Interpreter {
     /// Starts the driver described by `spec` and waits until it is ready. `name` (e.g.
     /// "Python") is used in messages.
     pub fn start(host: &HostHandle, spec: &RunSpec, name: &str) -> Result<Self> {
@@ -69,18 +69,18 @@ impl Session {
         };
         let (died_tx, died_rx) = crossbeam_channel::bounded::<String>(1);
         std::thread::Builder::new()
-            .name("python-session".into())
+            .name("interpreter-reader".into())
             .spawn(move || reader.run(&died_tx))
             .map_err(PluginError::from)?;
         crossbeam_channel::select! {
             recv(ready_rx) -> _ => {}
             recv(died_rx) -> why => {
                 let why = why.unwrap_or_default();
-                return Err(PluginError::internal(format!("the {name} session failed to start: {why}")));
+                return Err(PluginError::internal(format!("the {name} interpreter failed to start: {why}")));
             }
             default(START_TIMEOUT) => {
                 process.terminate();
-                return Err(PluginError::internal(format!("the {name} session did not start within 30 s")));
+                return Err(PluginError::internal(format!("the {name} interpreter did not start within 30 s")));
             }
         }
         Ok(Self {
@@ -114,7 +114,7 @@ impl Session {
         self.process.write(line.as_bytes())
     }
 
-    /// Runs one snippet; returns its exit code. `Err` with the exit status when the session
+    /// Runs one snippet; returns its exit code. `Err` with the exit status when the interpreter
     /// died while running it.
     pub fn run(&self, host: &HostHandle, code: &str) -> std::result::Result<i32, i32> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -160,7 +160,7 @@ impl Session {
                     }
                     let (host, tx) = (host.clone(), tx.clone());
                     let asked = std::thread::Builder::new()
-                        .name("session-input".into())
+                        .name("interpreter-input".into())
                         .spawn(move || {
                             let _ = tx.send(QueryEvent::Answer(host.read_input(&prompt, password)));
                         });
@@ -205,7 +205,7 @@ impl Session {
         let (process, current) = (Arc::clone(&self.process), Arc::clone(&self.current));
         let query = current.load(Ordering::SeqCst);
         let _ = std::thread::Builder::new()
-            .name("session-interrupt".into())
+            .name("interpreter-interrupt".into())
             .spawn(move || {
                 for _ in 0..20 {
                     std::thread::sleep(every);
@@ -246,7 +246,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 struct Reader {
-    process: Arc<SessionProcess>,
+    process: Arc<sdk::Interpreter>,
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
     host: HostHandle,
@@ -261,7 +261,7 @@ impl Reader {
                 Ok(Event::Stdout(data)) => {
                     if let Err(corrupt) = self.handle(&data) {
                         self.host.error(&format!(
-                            "the session sent unexpected output ({}); restarting it",
+                            "the interpreter sent unexpected output ({}); restarting it",
                             corrupt.0
                         ));
                         self.process.terminate();

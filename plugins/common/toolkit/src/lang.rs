@@ -1,29 +1,30 @@
-//! Shared pieces of the krunner language plugins.
-//!
-//! Every language plugin needs the same few things around the one or two commands that make
-//! it a language: find the compiler or interpreter (the `runtime_path` the agent gave, or the
-//! usual names on the child's `PATH` plus the language's own directories), tell the user
-//! plainly when it is missing (exit code 127, naming the executable) or when the main file is
-//! missing (naming the files looked for), and run commands as argv vectors with the language's
-//! environment. [`Lang`] holds that. [`script`] builds whole plugins for the languages that
-//! are "an interpreter and a main file" (julia, lua, nodejs, octave, php, r, scheme).
-
-pub mod script;
+//! One language's view of the host, because every plugin must find its compiler or
+//! interpreter the way the child process will (the `runtime_path` the agent gave, or the usual
+//! names on the child's `PATH` plus the language's own directories), tell the user plainly when
+//! it is missing (exit code 127, naming the executable) or when the main file is missing
+//! (naming the files looked for), and run commands as argv vectors with the language's
+//! environment. [`Lang`] holds that.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use krunner_plugin_api::sdk::{HostHandle, Result};
 use krunner_plugin_api::util::{is_executable, which_in};
-use krunner_plugin_api::{CaptureOutput, RunSpec, Sample};
-
-pub use script::{Script, ScriptKernel};
+use krunner_plugin_api::{CaptureOutput, RunSpec};
 
 /// The exit code for "not found" (a missing toolchain or main file), as the shell uses it.
 pub const NOT_FOUND: i32 = 127;
 
-/// The session home inside a Backend.AI container.
+/// The home directory of the user of a Backend.AI session (inside its container).
 pub const WORK_HOME: &str = "/home/work";
+
+/// A compiler, interpreter or tool that cannot be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: command not found")]
+pub struct MissingTool {
+    /// The name to report: the runtime path when one was given, else the usual name.
+    pub name: String,
+}
 
 /// One language's view of the host: its environment additions and how to run things.
 #[derive(Clone)]
@@ -138,16 +139,20 @@ impl Lang {
     }
 
     /// Finds the tool: the `runtime_path` when one was given, else the first of `candidates`
-    /// that exists. On failure, returns the name to report (the runtime path, or the first
+    /// that exists. On failure, names the tool to report (the runtime path, or the first
     /// candidate).
-    pub fn resolve(&self, candidates: &[&str]) -> std::result::Result<String, String> {
+    pub fn resolve(&self, candidates: &[&str]) -> std::result::Result<String, MissingTool> {
         if let Some(rt) = &self.runtime_path {
-            return self.which(rt).ok_or_else(|| rt.clone());
+            return self
+                .which(rt)
+                .ok_or_else(|| MissingTool { name: rt.clone() });
         }
         candidates
             .iter()
             .find_map(|c| self.which(c))
-            .ok_or_else(|| candidates.first().copied().unwrap_or("?").to_owned())
+            .ok_or_else(|| MissingTool {
+                name: candidates.first().copied().unwrap_or("?").to_owned(),
+            })
     }
 
     /// Finds a companion tool of the runtime: `name` next to the `runtime_path` when it is a
@@ -195,52 +200,12 @@ impl Lang {
     }
 }
 
-/// The self-tests every language plugin declares: `hello` as `main_file` built and run with
-/// the `*` heuristics, `hello` as a snippet, `exit3` as a snippet (its exit status 3 must come
-/// through), and `exec *` without a main file (127). The first three need `requires`.
-pub fn standard_samples(main_file: &str, hello: &str, exit3: &str, requires: &str) -> Vec<Sample> {
-    let requires = Some(requires.to_owned());
-    let expect = Some("hello, world\n".to_owned());
-    vec![
-        Sample {
-            name: "hello-batch".into(),
-            files: [(main_file.to_owned(), hello.to_owned())].into(),
-            build: Some("*".into()),
-            exec: Some("*".into()),
-            expect_stdout: expect.clone(),
-            requires: requires.clone(),
-            ..Sample::default()
-        },
-        Sample {
-            name: "hello-query".into(),
-            code: Some(hello.to_owned()),
-            expect_stdout: expect,
-            requires: requires.clone(),
-            ..Sample::default()
-        },
-        Sample {
-            name: "exit-code".into(),
-            code: Some(exit3.to_owned()),
-            expect_exit: 3,
-            requires,
-            ..Sample::default()
-        },
-        Sample {
-            name: "missing-main-file".into(),
-            exec: Some("*".into()),
-            expect_stdout: Some(String::new()),
-            expect_exit: NOT_FOUND,
-            ..Sample::default()
-        },
-    ]
-}
-
 /// The first of `files` that exists as a regular file in the session directory.
 pub fn first_file<'a>(files: &[&'a str]) -> Option<&'a str> {
     files.iter().copied().find(|f| Path::new(f).is_file())
 }
 
-/// Whether this is a Backend.AI container (the session home exists).
+/// Whether this is a Backend.AI container (its [`WORK_HOME`] exists).
 pub fn in_container() -> bool {
     Path::new(WORK_HOME).is_dir()
 }

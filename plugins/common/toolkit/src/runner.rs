@@ -1,0 +1,110 @@
+//! The shape the C-family and script runners share, so that one macro,
+//! [`crate::language_plugin!`], turns either into a complete plugin: each is a runner made
+//! from a static description of one language of its family (its *flavor*).
+
+use krunner_plugin_api::sdk::{HostHandle, Result};
+use krunner_plugin_api::{PluginInfo, RunnerConfig, Sample};
+
+/// A runner made from a static description of its language. The methods are those of
+/// [`krunner_plugin_api::sdk::Kernel`], with the flavor passed in; `clean` and `build` have the
+/// same defaults (nothing to do), so the script runner leaves them out.
+pub trait LanguageRunner: Sized + Send + Sync + 'static {
+    /// What distinguishes one language of the family.
+    type Flavor: Sync + 'static;
+
+    /// The plugin description for `flavor`; `version` is the plugin's own version.
+    fn info(flavor: &Self::Flavor, version: &str) -> PluginInfo;
+
+    /// The plugin's self-tests for `flavor`.
+    fn samples(flavor: &Self::Flavor) -> Vec<Sample>;
+
+    /// A runner for `flavor`.
+    fn new(flavor: &'static Self::Flavor, config: RunnerConfig, host: HostHandle) -> Self;
+
+    /// `clean *`: by default nothing to do.
+    fn clean(&self) -> Result<i32> {
+        Ok(0)
+    }
+
+    /// `build *` when there is no Makefile: by default nothing to do.
+    fn build(&self) -> Result<i32> {
+        Ok(0)
+    }
+
+    /// `exec *`.
+    fn execute(&self) -> Result<i32>;
+
+    /// `code`.
+    fn query(&self, code: &str) -> Result<i32>;
+}
+
+/// Defines the plugin type `$plugin` around the [`LanguageRunner`] `$runner` for the flavor
+/// `$flavor`, implements [`krunner_plugin_api::sdk::Kernel`] for it by delegation, and exports
+/// it. Use it once, at the crate root of a plugin:
+///
+/// ```no_run
+/// use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
+///
+/// krunner_toolkit::language_plugin!(
+///     LuaKernel,
+///     ScriptRunner,
+///     Flavor {
+///         language: "lua",
+///         interpreters: &["lua"],
+///         main_files: &["main.lua"],
+///         extension: "lua",
+///         description: "Lua: main.lua and snippets with lua",
+///         argv: plain_argv,
+///         prelude: no_prelude,
+///         setup: no_setup,
+///         hello: "print(\"hello, world\")\n",
+///         exit3: "os.exit(3)\n",
+///     }
+/// );
+/// ```
+#[macro_export]
+macro_rules! language_plugin {
+    ($plugin:ident, $runner:ty, $flavor:expr $(,)?) => {
+        /// The plugin.
+        pub struct $plugin($runner);
+
+        static FLAVOR: <$runner as $crate::LanguageRunner>::Flavor = $flavor;
+
+        impl $crate::__api::sdk::Kernel for $plugin {
+            fn info() -> $crate::__api::PluginInfo {
+                <$runner as $crate::LanguageRunner>::info(&FLAVOR, env!("CARGO_PKG_VERSION"))
+            }
+
+            fn new(
+                config: $crate::__api::RunnerConfig,
+                host: $crate::__api::sdk::HostHandle,
+            ) -> $crate::__api::sdk::Result<Self> {
+                Ok(Self(<$runner as $crate::LanguageRunner>::new(
+                    &FLAVOR, config, host,
+                )))
+            }
+
+            fn clean(&self) -> $crate::__api::sdk::Result<i32> {
+                $crate::LanguageRunner::clean(&self.0)
+            }
+
+            fn build(&self) -> $crate::__api::sdk::Result<i32> {
+                $crate::LanguageRunner::build(&self.0)
+            }
+
+            fn execute(&self) -> $crate::__api::sdk::Result<i32> {
+                $crate::LanguageRunner::execute(&self.0)
+            }
+
+            fn query(&self, code: &str) -> $crate::__api::sdk::Result<i32> {
+                $crate::LanguageRunner::query(&self.0, code)
+            }
+
+            fn samples() -> Vec<$crate::__api::Sample> {
+                <$runner as $crate::LanguageRunner>::samples(&FLAVOR)
+            }
+        }
+
+        $crate::__api::export_plugin!($plugin);
+    };
+}
