@@ -168,12 +168,10 @@ impl Kernel for GitKernel {
             Some(t) => t,
             None => {
                 let shell = shell_spec(&lang, host.child_env());
-                let t = Arc::new(
-                    match Endpoints::from_settings(&shell.env, Path::new(&config.config_dir)) {
-                        Ok(endpoints) => Terminal::start(endpoints, shell, host),
-                        Err(e) => Terminal::failed(&e.into(), &host),
-                    },
-                );
+                let t = Arc::new(match Endpoints::from_settings(&shell.env) {
+                    Ok(endpoints) => Terminal::start(endpoints, shell, host),
+                    Err(e) => Terminal::failed(&e.into(), &host),
+                });
                 *global = Arc::downgrade(&t);
                 t
             }
