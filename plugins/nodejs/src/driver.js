@@ -257,6 +257,13 @@ rl.on('line', (line) => {
   } else if (cmd.op === 'input') {
     const resolve = pendingInputs.shift();
     if (resolve) resolve(String(cmd.text === undefined ? '' : cmd.text));
+  } else if (cmd.op === 'interrupt') {
+    // The same as SIGINT, for a snippet waiting in the event loop (a SIGINT can be swallowed
+    // as a snippet's synchronous part ends); ignored once that snippet is over.
+    if (running && running.id === cmd.id) {
+      pendingInputs.length = 0;
+      running.interrupt();
+    }
   } else if (cmd.op === 'input-cancel') {
     // The snippet was interrupted while asking; its question is dropped.
     pendingInputs.shift();

@@ -30,10 +30,6 @@ static FLAVOR: Flavor = Flavor {
     exit3: "process.exit(3);\n",
 };
 
-/// How often an interrupt is repeated while the snippet keeps running (Node.js can swallow
-/// a SIGINT that arrives as a snippet's synchronous part ends).
-const INTERRUPT_RETRY: Duration = Duration::from_millis(250);
-
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
@@ -57,7 +53,7 @@ impl Nodejs {
         self.interpreter
             .get_or_start(|| {
                 Interpreter::start(&self.host, &spec, "Node.js")
-                    .map(|s| s.retry_interrupts(INTERRUPT_RETRY))
+                    .map(Interpreter::interrupt_by_command)
             })
             .map(Ok)
     }

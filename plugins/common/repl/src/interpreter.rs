@@ -41,10 +41,9 @@ pub struct Interpreter {
     interrupted: AtomicBool,
     next_id: AtomicU64,
     /// The id of the running query (0: none).
-    current: Arc<AtomicU64>,
-    /// Repeat an interrupt this often while its query is still running (see
-    /// [`Interpreter::retry_interrupts`]).
-    interrupt_retry: Option<Duration>,
+    current: AtomicU64,
+    /// Also send interrupts as a command on stdin (see [`Interpreter::interrupt_by_command`]).
+    interrupt_command: bool,
 }
 
 /// How long a new interpreter may take to become ready.
@@ -90,16 +89,18 @@ impl Interpreter {
             busy: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
-            current: Arc::new(AtomicU64::new(0)),
-            interrupt_retry: None,
+            current: AtomicU64::new(0),
+            interrupt_command: false,
         })
     }
 
-    /// Makes an interrupt repeat every `every` until its query ends (at most 20 times). For
-    /// interpreters that can swallow a SIGINT: Node.js drops one that arrives as a snippet's
-    /// synchronous part finishes under `breakOnSigint`.
-    pub fn retry_interrupts(mut self, every: Duration) -> Self {
-        self.interrupt_retry = Some(every);
+    /// Sends every interrupt also as `{"op":"interrupt","id":N}` on stdin, for drivers whose
+    /// event loop can stop a waiting query itself. One SIGINT still stops code that keeps the
+    /// event loop busy. Node.js needs both: it can swallow a SIGINT that arrives as a snippet's
+    /// synchronous part finishes, and a SIGINT that lands while `breakOnSigint` is being set up
+    /// or torn down kills the whole process, so the signal must not be repeated.
+    pub fn interrupt_by_command(mut self) -> Self {
+        self.interrupt_command = true;
         self
     }
 
@@ -197,24 +198,12 @@ impl Interpreter {
         if !self.busy.load(Ordering::SeqCst) {
             return;
         }
-        let first = !self.interrupted.swap(true, Ordering::SeqCst);
+        self.interrupted.store(true, Ordering::SeqCst);
         let _ = self.process.signal(libc::SIGINT);
-        let (Some(every), true) = (self.interrupt_retry, first) else {
-            return;
-        };
-        let (process, current) = (Arc::clone(&self.process), Arc::clone(&self.current));
-        let query = current.load(Ordering::SeqCst);
-        let _ = std::thread::Builder::new()
-            .name("interpreter-interrupt".into())
-            .spawn(move || {
-                for _ in 0..20 {
-                    std::thread::sleep(every);
-                    if current.load(Ordering::SeqCst) != query {
-                        return;
-                    }
-                    let _ = process.signal(libc::SIGINT);
-                }
-            });
+        let query = self.current.load(Ordering::SeqCst);
+        if self.interrupt_command && query != 0 {
+            let _ = self.send(&serde_json::json!({"op": "interrupt", "id": query}));
+        }
     }
 
     /// Asks the live namespace for completions; empty after `timeout`.
