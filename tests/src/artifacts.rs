@@ -94,8 +94,9 @@ fn build() -> Result<Artifacts, BuildError> {
         .filter(|m| has_kind(m, "cdylib"))
         .filter_map(first_file)
         .collect();
+    remove_stale_plugin_dirs();
     let plugin_dir =
-        std::env::temp_dir().join(format!("krunner-test-plugins-{}", std::process::id()));
+        std::env::temp_dir().join(format!("{PLUGIN_DIR_PREFIX}{}", std::process::id()));
     copy_plugins(&plugins, &plugin_dir)?;
     if plugins.len() < PLUGIN_PACKAGES.len() {
         return Err(BuildError::Missing {
@@ -109,13 +110,43 @@ fn build() -> Result<Artifacts, BuildError> {
     })
 }
 
+/// Each test binary's private plugin directory is `<tmp>/krunner-test-plugins-<pid>`.
+const PLUGIN_DIR_PREFIX: &str = "krunner-test-plugins-";
+
+/// Removes the plugin directories of test binaries that are no longer running (a test binary
+/// has no chance to clean up after itself: it exits from inside the test framework).
+fn remove_stale_plugin_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PLUGIN_DIR_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Puts the plugins in `dir`: hard links where the file system allows (the debug plugins are
+/// about 20 MB each), copies otherwise.
 fn copy_plugins(plugins: &[PathBuf], dir: &Path) -> Result<(), BuildError> {
     std::fs::create_dir_all(dir).map_err(|e| BuildError::PluginDir(dir.to_path_buf(), e))?;
     for p in plugins {
         let name = p
             .file_name()
             .ok_or_else(|| BuildError::NoFileName(p.clone()))?;
-        std::fs::copy(p, dir.join(name)).map_err(|e| BuildError::Copy(p.clone(), e))?;
+        let target = dir.join(name);
+        let _ = std::fs::remove_file(&target);
+        if std::fs::hard_link(p, &target).is_err() {
+            std::fs::copy(p, &target).map_err(|e| BuildError::Copy(p.clone(), e))?;
+        }
     }
     Ok(())
 }
