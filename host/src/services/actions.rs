@@ -6,8 +6,14 @@
 //! as given into a `.py` file and returns its path, `run_command` returns `{"out", "err"}`) and
 //! fix its bugs: `append: true` appends instead of truncating, `run_command` gets the session's
 //! child environment, and `log` accepts the documented `body` as well as `message`.
+//!
+//! They are also bounded and careful with files: `run_command` keeps the first
+//! [`process::KEEP`] bytes of each stream (and says so in `truncated`); `write_file` does not
+//! follow a symbolic link at its path, writes only to a regular file, and sets the mode before
+//! the first byte is written.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -18,19 +24,28 @@ use serde_json::{Map, Value};
 
 use super::definition::{ActionSpec, DefinitionError};
 use super::interpolate::{self, Style, Variables};
-use crate::process::{self, Spawn};
+use crate::process::{self, Spawn, Tracker};
 
-/// Runs `actions` in order, storing each `ref`'d result in `vars`. A `run_command` still
-/// running after `timeout` is killed (a start must always be answered).
+/// Where and how long the actions run.
+pub(crate) struct Setting<'a> {
+    /// The environment of `run_command`.
+    pub(crate) env: &'a BTreeMap<String, String>,
+    /// The working directory of `run_command`.
+    pub(crate) cwd: Option<&'a Path>,
+    /// How long one `run_command` may run before it is killed (a start must be answered).
+    pub(crate) timeout: Duration,
+    /// Where a running `run_command` is recorded (shutdown stops it).
+    pub(crate) tracker: &'a dyn Tracker,
+}
+
+/// Runs `actions` in order, storing each `ref`'d result in `vars`.
 pub(crate) fn run_all(
     actions: &[ActionSpec],
     vars: &mut Variables,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
+    setting: &Setting<'_>,
 ) -> Result<(), DefinitionError> {
     for action in actions {
-        let result = run(action, vars, env, cwd, timeout)?;
+        let result = run(action, vars, setting)?;
         if let Some(name) = &action.r#ref {
             vars.insert(name.clone(), result);
         }
@@ -125,9 +140,7 @@ fn io_error(action: &str, what: &str, e: std::io::Error) -> DefinitionError {
 fn run(
     spec: &ActionSpec,
     vars: &Variables,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
+    setting: &Setting<'_>,
 ) -> Result<Value, DefinitionError> {
     let a = Args {
         action: &spec.action,
@@ -143,7 +156,7 @@ fn run(
             std::fs::create_dir_all(&path).map_err(|e| io_error("mkdir", &path, e))?;
             Ok(Value::Null)
         }
-        "run_command" => run_command(&a, env, cwd, timeout),
+        "run_command" => run_command(&a, setting),
         "log" => log(&a),
         other => Err(invalid(format!(
             "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
@@ -151,7 +164,9 @@ fn run(
     }
 }
 
-/// `write_file`: one line per body item, mode 644 unless given; `append` appends.
+/// `write_file`: one line per body item, mode 644 unless given; `append` appends. A symbolic
+/// link at `filename` is not followed, only a regular file is written, and its mode is set
+/// before anything is written to it.
 fn write_file(a: &Args<'_>) -> Result<Value, DefinitionError> {
     a.only(&["filename", "body", "mode", "append"])?;
     let filename = a.string("filename")?;
@@ -163,20 +178,48 @@ fn write_file(a: &Args<'_>) -> Result<Value, DefinitionError> {
         .create(true)
         .write(true)
         .append(append)
-        .truncate(!append)
         .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&filename)
+        .map_err(|e| fail(explain_open(e)))?;
+    only_regular(&file).map_err(fail)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(fail)?;
+    if !append {
+        file.set_len(0).map_err(fail)?;
+    }
     for line in body {
         file.write_all(line.as_bytes())
             .and_then(|()| file.write_all(b"\n"))
             .map_err(fail)?;
     }
-    std::fs::set_permissions(&filename, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     Ok(Value::Null)
 }
 
-/// `write_tempfile`: the body as given into a new `.py` file; returns its path.
+/// Names what `O_NOFOLLOW | O_NONBLOCK` refused: a symbolic link, or a FIFO without a reader.
+fn explain_open(e: std::io::Error) -> std::io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ELOOP) => "is a symbolic link, which is not followed",
+        Some(libc::ENXIO) => "not a regular file",
+        _ => return e,
+    };
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, why)
+}
+
+/// Refuses anything but a regular file (a FIFO, a device).
+fn only_regular(file: &File) -> std::io::Result<()> {
+    if file.metadata()?.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
+/// `write_tempfile`: the body as given into a new `.py` file (mode set before writing);
+/// returns its path.
 fn write_tempfile(a: &Args<'_>) -> Result<Value, DefinitionError> {
     a.only(&["body", "mode"])?;
     let body = a.lines("body")?;
@@ -190,54 +233,64 @@ fn write_tempfile(a: &Args<'_>) -> Result<Value, DefinitionError> {
         .mode(0o600)
         .open(&path)
         .map_err(fail)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
     for line in body {
         file.write_all(line.as_bytes()).map_err(fail)?;
     }
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     Ok(Value::String(shown))
 }
 
 /// `run_command`: runs with the user processes' environment, within the start's budget;
-/// returns `{"out", "err"}`.
-fn run_command(
-    a: &Args<'_>,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
-) -> Result<Value, DefinitionError> {
+/// returns `{"out", "err", "truncated"}`, each stream cut at [`process::KEEP`] bytes.
+fn run_command(a: &Args<'_>, setting: &Setting<'_>) -> Result<Value, DefinitionError> {
     a.only(&["command", "echo"])?;
     let argv = a.lines("command")?;
     let echo = a.flag("echo")?;
     let Some((program, rest)) = argv.split_first() else {
         return Err(invalid("action run_command: the command is empty"));
     };
-    let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+    let path = setting
+        .env
+        .get("PATH")
+        .map(String::as_str)
+        .unwrap_or_default();
     let spawn = Spawn {
         program: which_in(program, path).unwrap_or_else(|| PathBuf::from(program)),
         args: rest.to_vec(),
-        env: env.clone(),
-        cwd: cwd.map(Path::to_path_buf),
+        env: setting.env.clone(),
+        cwd: setting.cwd.map(Path::to_path_buf),
         ..Spawn::default()
     };
     let shown = spawn.program.display().to_string();
-    let output =
-        process::output_within(&spawn, timeout).map_err(|e| io_error("run_command", &shown, e))?;
+    let output = process::collect_within(&spawn, setting.timeout, process::KEEP, setting.tracker)
+        .map_err(|e| io_error("run_command", &shown, e))?;
     if echo {
-        let _ = std::io::stdout().write_all(&output.stdout);
-        let _ = std::io::stderr().write_all(&output.stderr);
+        let _ = std::io::stdout().write_all(&output.stdout.bytes);
+        let _ = std::io::stderr().write_all(&output.stderr.bytes);
     }
     if !output.status.success() {
         tracing::info!("prestart command {shown} exited with {}", output.status);
     }
+    let truncated = output.truncated();
+    if truncated {
+        tracing::warn!(
+            "prestart command {shown} printed more than {} bytes on a stream; kept the first ({} and {} bytes discarded)",
+            process::KEEP,
+            output.stdout.dropped,
+            output.stderr.dropped
+        );
+    }
     let mut result = Map::new();
-    result.insert(
-        "out".into(),
-        String::from_utf8_lossy(&output.stdout).into_owned().into(),
-    );
-    result.insert(
-        "err".into(),
-        String::from_utf8_lossy(&output.stderr).into_owned().into(),
-    );
+    let text = |bytes: Vec<u8>| -> Value {
+        match String::from_utf8(bytes) {
+            Ok(s) => s.into(),
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
+        }
+    };
+    result.insert("out".into(), text(output.stdout.bytes));
+    result.insert("err".into(), text(output.stderr.bytes));
+    result.insert("truncated".into(), truncated.into());
     Ok(Value::Object(result))
 }
 
@@ -279,6 +332,70 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn setting(env: &BTreeMap<String, String>, timeout_ms: u64) -> Setting<'_> {
+        Setting {
+            env,
+            cwd: None,
+            timeout: Duration::from_millis(timeout_ms),
+            tracker: &process::Untracked,
+        }
+    }
+
+    fn path_env() -> BTreeMap<String, String> {
+        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into()
+    }
+
+    #[test]
+    fn run_command_keeps_a_bounded_part_of_its_output() {
+        let mut vars = Variables::new();
+        let big = process::KEEP + 3_000_000;
+        let actions = [
+            action(json!({"action": "run_command", "ref": "big",
+                "args": {"command": ["sh", "-c", format!("head -c {big} /dev/zero; echo done >&2")]}})),
+            action(
+                json!({"action": "run_command", "ref": "small", "args": {"command": ["echo", "hi"]}}),
+            ),
+        ];
+        run_all(&actions, &mut vars, &setting(&path_env(), 30_000)).unwrap();
+        assert_eq!(vars["big"]["out"].as_str().unwrap().len(), process::KEEP);
+        assert_eq!(vars["big"]["err"], "done\n");
+        assert_eq!(vars["big"]["truncated"], true);
+        assert_eq!(
+            vars["small"],
+            json!({"out": "hi\n", "err": "", "truncated": false})
+        );
+    }
+
+    #[test]
+    fn write_file_neither_follows_links_nor_opens_strange_files() {
+        let dir = tempfile_dir();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let fifo = dir.join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for (path, why) in [(&link, "symbolic link"), (&fifo, "not a regular file")] {
+            let err = run_all(
+                &[action(json!({"action": "write_file",
+                    "args": {"filename": path.display().to_string(), "body": ["x"], "mode": "666"}}))],
+                &mut Variables::new(),
+                &setting(&path_env(), 10_000),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn file_actions_and_refs() {
         let dir = tempfile_dir();
@@ -308,7 +425,7 @@ mod tests {
             ),
             action(json!({"action": "log", "args": {"body": "started {ports[0]}"}})),
         ];
-        run_all(&actions, &mut vars, &env, None, Duration::from_secs(10)).unwrap();
+        run_all(&actions, &mut vars, &setting(&env, 10_000)).unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             "port=1234\n{x}\nmore\n"
@@ -334,14 +451,7 @@ mod tests {
             json!({"action": "log", "args": {"message": "{undefined}"}}),
             json!({"action": "run_command", "args": {"command": []}}),
         ] {
-            let err = run_all(
-                &[action(a.clone())],
-                &mut vars,
-                &env,
-                None,
-                Duration::from_secs(10),
-            )
-            .unwrap_err();
+            let err = run_all(&[action(a.clone())], &mut vars, &setting(&env, 10_000)).unwrap_err();
             assert!(
                 err.to_string().starts_with("InvalidServiceDefinition("),
                 "{a}: {err}"
@@ -359,9 +469,7 @@ mod tests {
                 json!({"action": "run_command", "args": {"command": ["sleep", "30"]}}),
             )],
             &mut Variables::new(),
-            &env,
-            None,
-            Duration::from_millis(300),
+            &setting(&env, 300),
         )
         .unwrap_err();
         assert!(err.to_string().contains("still running"), "{err}");

@@ -76,6 +76,7 @@ impl Services {
                 &home,
                 &this.config.config_dir,
                 &env,
+                &this.registry,
             )
         })
         .await;
