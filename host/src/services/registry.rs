@@ -5,8 +5,8 @@
 //! - the commands that prepare services (prestart `run_command`s, the SSH key tools) while
 //!   they run.
 //!
-//! A service is recorded in the same critical section that spawns it, so no failure can
-//! happen between the spawn and the record: whatever fails later finds it here. Shutdown
+//! A service is recorded the moment its spawn returns, before anything else can fail:
+//! whatever fails later finds it here. Shutdown
 //! [`Registry::close`]s the registry and stops what it held; anything that tries to start
 //! after that is refused (a service is then not spawned at all, a preparing command is killed
 //! at once), so nothing started during shutdown outlives the runner.
@@ -45,18 +45,25 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Spawns a service with `spawn` and records it under `name`, in one step; refused once
-    /// the registry is closed.
+    /// Spawns a service with `spawn` and records it under `name` as soon as it runs; refused
+    /// once the registry is closed (a service spawned while it closed is killed at once).
     pub(crate) fn spawn(
         &self,
         name: &str,
         spawn: impl FnOnce() -> Result<ServiceProcess, LaunchError>,
     ) -> Result<ServiceProcess, StartError> {
+        let closing = || StartError::Internal("the runner is shutting down".into());
+        if self.lock().closed {
+            return Err(closing());
+        }
+        // Not under the lock: looking the program up and starting it may take a while.
+        let process = spawn()?;
         let mut inner = self.lock();
         if inner.closed {
-            return Err(StartError::Internal("the runner is shutting down".into()));
+            drop(inner);
+            process::kill(&process.group);
+            return Err(closing());
         }
-        let process = spawn()?;
         inner.running.insert(name.to_owned(), process.clone());
         Ok(process)
     }
