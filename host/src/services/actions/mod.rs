@@ -10,12 +10,12 @@
 //! They are also bounded and careful with files: `run_command` keeps the first
 //! [`process::KEEP`] bytes of each stream (and says so in `truncated`); `write_file` does not
 //! follow a symbolic link at its path, writes only to a regular file, and sets the mode before
-//! the first byte is written.
+//! the first byte is written ([`files`]).
+
+mod files;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +57,7 @@ fn invalid(msg: impl Into<String>) -> DefinitionError {
     DefinitionError::Invalid(msg.into())
 }
 
+/// One action's arguments, with the variables they are templates over.
 struct Args<'a> {
     action: &'a str,
     args: &'a Map<String, Value>,
@@ -148,8 +149,8 @@ fn run(
         vars,
     };
     match spec.action.as_str() {
-        "write_file" => write_file(&a),
-        "write_tempfile" => write_tempfile(&a),
+        "write_file" => files::write_file(&a),
+        "write_tempfile" => files::write_tempfile(&a),
         "mkdir" => {
             a.only(&["path"])?;
             let path = a.string("path")?;
@@ -162,83 +163,6 @@ fn run(
             "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
         ))),
     }
-}
-
-/// `write_file`: one line per body item, mode 644 unless given; `append` appends. A symbolic
-/// link at `filename` is not followed, only a regular file is written, and its mode is set
-/// before anything is written to it.
-fn write_file(a: &Args<'_>) -> Result<Value, DefinitionError> {
-    a.only(&["filename", "body", "mode", "append"])?;
-    let filename = a.string("filename")?;
-    let body = a.lines("body")?;
-    let mode = a.mode()?;
-    let append = a.flag("append")?;
-    let fail = |e| io_error("write_file", &filename, e);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&filename)
-        .map_err(|e| fail(explain_open(e)))?;
-    only_regular(&file).map_err(fail)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(fail)?;
-    if !append {
-        file.set_len(0).map_err(fail)?;
-    }
-    for line in body {
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .map_err(fail)?;
-    }
-    Ok(Value::Null)
-}
-
-/// Names what `O_NOFOLLOW | O_NONBLOCK` refused: a symbolic link, or a FIFO without a reader.
-fn explain_open(e: std::io::Error) -> std::io::Error {
-    let why = match e.raw_os_error() {
-        Some(libc::ELOOP) => "is a symbolic link, which is not followed",
-        Some(libc::ENXIO) => "not a regular file",
-        _ => return e,
-    };
-    std::io::Error::new(std::io::ErrorKind::InvalidInput, why)
-}
-
-/// Refuses anything but a regular file (a FIFO, a device).
-fn only_regular(file: &File) -> std::io::Result<()> {
-    if file.metadata()?.is_file() {
-        Ok(())
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ))
-    }
-}
-
-/// `write_tempfile`: the body as given into a new `.py` file (mode set before writing);
-/// returns its path.
-fn write_tempfile(a: &Args<'_>) -> Result<Value, DefinitionError> {
-    a.only(&["body", "mode"])?;
-    let body = a.lines("body")?;
-    let mode = a.mode()?;
-    let path = tempfile_path();
-    let shown = path.display().to_string();
-    let fail = |e| io_error("write_tempfile", &shown, e);
-    let mut file = std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(fail)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(fail)?;
-    for line in body {
-        file.write_all(line.as_bytes()).map_err(fail)?;
-    }
-    Ok(Value::String(shown))
 }
 
 /// `run_command`: runs with the user processes' environment, within the start's budget;
@@ -310,29 +234,19 @@ fn log(a: &Args<'_>) -> Result<Value, DefinitionError> {
     Ok(Value::Null)
 }
 
-fn tempfile_path() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("tmp{}{:x}{n}.py", std::process::id(), nanos))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
 
-    fn action(v: Value) -> ActionSpec {
+    pub(super) fn action(v: Value) -> ActionSpec {
         serde_json::from_value(v).unwrap()
     }
 
-    fn setting(env: &BTreeMap<String, String>, timeout_ms: u64) -> Setting<'_> {
+    pub(super) fn setting(env: &BTreeMap<String, String>, timeout_ms: u64) -> Setting<'_> {
         Setting {
             env,
             cwd: None,
@@ -341,7 +255,7 @@ mod tests {
         }
     }
 
-    fn path_env() -> BTreeMap<String, String> {
+    pub(super) fn path_env() -> BTreeMap<String, String> {
         [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into()
     }
 
@@ -364,36 +278,6 @@ mod tests {
             vars["small"],
             json!({"out": "hi\n", "err": "", "truncated": false})
         );
-    }
-
-    #[test]
-    fn write_file_neither_follows_links_nor_opens_strange_files() {
-        let dir = tempfile_dir();
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let link = dir.join("link");
-        std::os::unix::fs::symlink(&victim, &link).unwrap();
-        let fifo = dir.join("fifo");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
-        for (path, why) in [(&link, "symbolic link"), (&fifo, "not a regular file")] {
-            let err = run_all(
-                &[action(json!({"action": "write_file",
-                    "args": {"filename": path.display().to_string(), "body": ["x"], "mode": "666"}}))],
-                &mut Variables::new(),
-                &setting(&path_env(), 10_000),
-            )
-            .unwrap_err();
-            assert!(err.to_string().contains(why), "{err}");
-        }
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -430,7 +314,7 @@ mod tests {
             std::fs::read_to_string(&file).unwrap(),
             "port=1234\n{x}\nmore\n"
         );
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        let mode = PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777;
         assert_eq!(mode, 0o600);
         let tmp = vars["tmp"].as_str().unwrap().to_owned();
         assert!(tmp.ends_with(".py"));
@@ -476,7 +360,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
-    fn tempfile_dir() -> PathBuf {
+    pub(super) fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "krunner-actions-{}-{:?}",
             std::process::id(),
