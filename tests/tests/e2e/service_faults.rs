@@ -14,9 +14,28 @@ use serde_json::{json, Value};
 
 use super::services::{expect_kind, port_closed_within, runner_with, service, start, web_def};
 
-/// A string only this test's processes carry on their command line.
-fn marker(tag: &str) -> String {
-    format!("krunner-mark-{}-{tag}", std::process::id())
+/// A string only this test's processes carry on their command line; whatever still carries
+/// it when the test ends, passed or failed, is killed.
+struct Mark(String);
+
+impl std::ops::Deref for Mark {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        for (pid, _) in carrying(&self.0) {
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn marker(tag: &str) -> Mark {
+    Mark(format!("krunner-mark-{}-{tag}", std::process::id()))
 }
 
 /// A shell command that sleeps for five minutes carrying `mark`.
@@ -56,8 +75,7 @@ fn wait_running(mark: &str, within: Duration) -> bool {
     false
 }
 
-/// Asserts that no process carrying `mark` is left `within` from now (those found are killed,
-/// so a failure leaves nothing behind either).
+/// Asserts that no process carrying `mark` is left `within` from now.
 fn assert_none_left(mark: &str, within: Duration, context: &str) {
     let deadline = Instant::now() + within;
     loop {
@@ -66,10 +84,6 @@ fn assert_none_left(mark: &str, within: Duration, context: &str) {
             return;
         }
         if Instant::now() >= deadline {
-            for (pid, _) in &left {
-                // SAFETY: kill has no memory effects.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
             panic!("{context}: processes left behind: {left:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -195,10 +209,10 @@ fn definitions_that_are_not_small_regular_files_neither_block_nor_flood_the_runn
 #[test]
 fn a_start_cut_short_by_its_deadline_stops_what_it_spawned() {
     let mark = marker("stuck");
-    // Three slow prestart steps (each within --service-timeout, together past the 3 + 4 s
-    // deadline once the port wait is added) while a `slow` file exists.
+    // Three slow prestart steps while a `slow` file exists: each within --service-timeout (4 s),
+    // together 5.1 s, so the deadline (4 + 4 s) passes during the port wait (4 s).
     let step = json!({"action": "run_command",
-        "args": {"command": ["sh", "-c", "test -e slow && sleep 1.6; true"]}});
+        "args": {"command": ["sh", "-c", "test -e slow && sleep 1.7; true"]}});
     let def = json!({
         "command": ["sh", "-c", format!("exec {}", sleeper(&mark))],
         "prestart_actions": [step, step, step],
@@ -206,7 +220,7 @@ fn a_start_cut_short_by_its_deadline_stops_what_it_spawned() {
     let r = runner_with(
         &[("stuck", def.to_string())],
         Options {
-            args: vec!["--service-timeout".into(), "3".into()],
+            args: vec!["--service-timeout".into(), "4".into()],
             files: vec![("slow".into(), Vec::new())],
             ..Options::default()
         },
