@@ -189,6 +189,8 @@ pub(crate) async fn terminate(process: &ServiceProcess, grace: Duration) {
 /// [`terminate`] without a runtime, for a start that lost its process.
 pub(crate) fn terminate_blocking(process: &ServiceProcess, grace: Duration) {
     process::terminate(std::slice::from_ref(&process.group), grace, "a service");
+    let watcher_done = Instant::now() + REMNANT_GRACE + AFTER_KILL + Duration::from_secs(1);
+    wait_watchers(std::slice::from_ref(process), watcher_done);
 }
 
 /// Stops services and preparing commands without a runtime (shutdown): SIGTERM to all now,

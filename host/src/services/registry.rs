@@ -89,6 +89,16 @@ impl Registry {
         Some(process)
     }
 
+    /// Moves `process` from running to stopping under `name` (a start cut short stops what it
+    /// spawned; a new start of the name meanwhile waits for it instead of finding it running).
+    pub(crate) fn retire(&self, name: &str, process: &ServiceProcess) {
+        let mut inner = self.lock();
+        if inner.running.get(name).is_some_and(|p| p.same(process)) {
+            inner.running.remove(name);
+        }
+        inner.stopping.insert(name.to_owned(), process.clone());
+    }
+
     /// The instance of `name` being stopped, if any.
     pub(crate) fn stopping(&self, name: &str) -> Option<ServiceProcess> {
         self.lock().stopping.get(name).cloned()

@@ -101,8 +101,9 @@ impl Services {
             Err(_) => {
                 if let Some(process) = launched.cancel() {
                     tracing::warn!("service {name} took too long to start; stopping it");
+                    self.registry.retire(&name, &process);
                     launch::terminate(&process, STOP_GRACE).await;
-                    self.registry.forget(&name, &process);
+                    self.registry.end_stop(&name, &process);
                 }
                 Err(StartError::Stuck(name))
             }
@@ -188,8 +189,9 @@ impl Services {
                     })?;
                     this.forget_on_exit(&req.name, &process);
                     if let Err(process) = launched.keep(process.clone()) {
-                        this.registry.forget(&req.name, &process);
+                        this.registry.retire(&req.name, &process);
                         launch::terminate_blocking(&process, STOP_GRACE);
+                        this.registry.end_stop(&req.name, &process);
                         return Err(StartError::Stuck(req.name.clone()));
                     }
                     Ok(Some(process))
