@@ -116,12 +116,12 @@ impl Services {
         }
         let name_lock = self.name_lock(&request.name);
         let _guard = name_lock.lock().await;
-        if self
-            .registry
-            .running(&request.name)
-            .is_some_and(|p| p.alive())
-        {
-            return Ok(Started::Running);
+        if let Some(old) = self.registry.running(&request.name) {
+            if !old.group.exited() {
+                return Ok(Started::Running);
+            }
+            // Its main process is gone and what it left is being stopped: a new one follows.
+            wait_gone(&old).await;
         }
         self.wait_until_stopped(&request.name).await;
         if request.name == "sshd" {
@@ -151,12 +151,7 @@ impl Services {
         let Some(old) = self.registry.stopping(name) else {
             return;
         };
-        let mut exit = old.exit.clone();
-        let _ = tokio::time::timeout(
-            STOP_GRACE + launch::REMNANT_GRACE + Duration::from_secs(2),
-            exit.wait_for(Option::is_some),
-        )
-        .await;
+        wait_gone(&old).await;
         self.registry.end_stop(name, &old);
     }
 
@@ -265,4 +260,14 @@ impl Services {
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
         )
     }
+}
+
+/// Waits (up to 5 s) until `process` and what it left in its group are gone.
+async fn wait_gone(process: &ServiceProcess) {
+    let mut exit = process.exit.clone();
+    let _ = tokio::time::timeout(
+        STOP_GRACE + launch::REMNANT_GRACE + Duration::from_secs(2),
+        exit.wait_for(Option::is_some),
+    )
+    .await;
 }
