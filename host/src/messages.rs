@@ -45,6 +45,19 @@ pub(crate) fn cannot_run(program: &Path, reason: impl Display) -> String {
     format!("cannot run {}: {reason}", program.display())
 }
 
+/// A collected command printed more than is kept; the rest was read and discarded.
+pub(crate) fn output_truncated(
+    stream: crate::process::Stream,
+    kept: usize,
+    dropped: u64,
+) -> String {
+    let name = match stream {
+        crate::process::Stream::Stdout => "stdout",
+        crate::process::Stream::Stderr => "stderr",
+    };
+    format!("[{name} truncated: kept the first {kept} bytes, discarded {dropped} bytes]")
+}
+
 /// A task's process group survived SIGINT for the whole grace period.
 pub(crate) fn interrupt_ignored(pgid: i32) -> String {
     format!("process group {pgid} ignored SIGINT; sending SIGKILL")

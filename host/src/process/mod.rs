@@ -24,7 +24,11 @@ mod terminate;
 pub(crate) use group::Group;
 pub(crate) use groups::Groups;
 pub(crate) use pump::{pump, Feeder};
-pub(crate) use run::{capture, output_within, run, start, Started, Stdin};
+#[cfg(test)]
+pub(crate) use run::Untracked;
+pub(crate) use run::{
+    capture, collect_within, output_within, run, start, Started, Stdin, Tracker, KEEP,
+};
 pub(crate) use spawn::{Output, Spawn};
 pub(crate) use terminate::{kill, terminate};
 

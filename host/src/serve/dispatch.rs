@@ -98,7 +98,7 @@ impl Dispatcher {
             Op::Event(event) => self.event(event),
             Op::StartService(payload) => self.services.start_service(payload),
             Op::ShutdownService(payload) => self.services.shutdown_service(&payload),
-            Op::GetApps(filter) => self.outbox.send(self.services.get_apps(&filter)),
+            Op::GetApps(filter) => self.services.get_apps(filter),
             Op::StartModelService(payload) => self.services.start_model_service(payload),
         }
     }
@@ -111,6 +111,7 @@ impl Dispatcher {
             }
             reply @ Msg::ServiceResult(_) => self.services.answer_start_service(reply),
             reply @ Msg::ModelServiceResult(_) => self.services.answer_start_model_service(reply),
+            reply @ Msg::AppsResult(_) => self.services.answer_get_apps(reply),
             reply => self.outbox.send(reply),
         }
     }

@@ -4,7 +4,9 @@
 //! going to the host's own stdout/stderr (the container log), docs/protocol.md §6.3. A watcher
 //! thread per service learns the exit and publishes it on a `watch` channel, which is what lets
 //! a port wait stop the moment the service dies and lets a crashed service be started again.
-//! Stopping goes through the host's one terminate ladder ([`crate::process::terminate`]).
+//! Before it publishes the exit, the watcher stops whatever the leader left in its process
+//! group ([`super::remnants`]), so a service is gone, children included, once its exit is
+//! known. Stopping goes through the host's one terminate ladder ([`crate::process::terminate`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,15 @@ use krunner_plugin_api::util::{is_executable, which_in};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use super::remnants;
 use crate::process::{self, exit, Group, Output, Spawn};
+
+/// How long what a service's leader left behind may ignore SIGTERM.
+pub(crate) const REMNANT_GRACE: Duration = Duration::from_secs(1);
+/// How long the leaders may take to vanish after SIGKILL at shutdown.
+const AFTER_KILL: Duration = Duration::from_secs(1);
+/// How often shutdown looks at the watchers.
+const RECHECK: Duration = Duration::from_millis(10);
 
 /// Why a service process could not be started (docs/protocol.md §6.4).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -81,8 +91,14 @@ fn resolve_program(first: &str, path: &str) -> Result<PathBuf, LaunchError> {
     )
 }
 
+/// The watcher thread's name: `service-<name>` without what a thread name cannot hold.
+fn thread_name(name: &str) -> String {
+    let shown: String = name.chars().filter(|c| !c.is_control()).take(48).collect();
+    format!("service-{shown}")
+}
+
 /// Spawns `argv` with exactly `env`, in `cwd` (or the current directory), in a new process
-/// group; `name` names the watcher thread.
+/// group; `name` names the watcher thread. Whatever fails after the spawn stops the group.
 pub(crate) fn spawn(
     name: &str,
     argv: &[String],
@@ -112,7 +128,7 @@ pub(crate) fn spawn(
     let watched = Arc::clone(&group);
     let label = name.to_owned();
     let watcher = std::thread::Builder::new()
-        .name(format!("service-{name}"))
+        .name(thread_name(name))
         .spawn(move || watch_exit(&watched, &label, &tx));
     if let Err(e) = watcher {
         // Without a watcher the exit could never be observed; do not leave it running.
@@ -126,7 +142,8 @@ pub(crate) fn spawn(
     Ok(ServiceProcess { group, exit: rx })
 }
 
-/// The watcher: waits for the exit, publishes it, and reaps the process.
+/// The watcher: waits for the exit, stops what the leader left in its group, reaps the
+/// leader, and publishes the exit.
 fn watch_exit(group: &Group, label: &str, tx: &watch::Sender<Option<ExitStatus>>) {
     let pid = group.pid();
     let status = match group.wait_exit_forever() {
@@ -142,6 +159,10 @@ fn watch_exit(group: &Group, label: &str, tx: &watch::Sender<Option<ExitStatus>>
             std::os::unix::process::ExitStatusExt::from_raw(-1)
         }
     };
+    let left = remnants::sweep(group, label, REMNANT_GRACE);
+    if left > 0 {
+        tracing::info!("stopped {left} process(es) service {label} left behind");
+    }
     group.reap();
     let _ = tx.send(Some(status));
 }
@@ -156,17 +177,58 @@ pub(crate) async fn terminate(process: &ServiceProcess, grace: Duration) {
         process::terminate(std::slice::from_ref(&group), grace, "a service");
     });
     let _ = ladder.await;
-    // The watcher publishes the exit right after the leader is gone.
+    // The watcher publishes the exit once the leader and what it left are gone.
     let mut exit = process.exit.clone();
-    let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
+    let _ = tokio::time::timeout(
+        REMNANT_GRACE + AFTER_KILL + Duration::from_secs(1),
+        exit.wait_for(Option::is_some),
+    )
+    .await;
 }
 
-/// Stops many services without a runtime (shutdown): SIGTERM to all now, SIGKILL to the
-/// survivors once `deadline` passes.
-pub(crate) fn terminate_all_blocking(processes: &[ServiceProcess], deadline: Instant) {
-    let groups: Vec<Arc<Group>> = processes.iter().map(|p| Arc::clone(&p.group)).collect();
+/// [`terminate`] without a runtime, for a start that lost its process.
+pub(crate) fn terminate_blocking(process: &ServiceProcess, grace: Duration) {
+    process::terminate(std::slice::from_ref(&process.group), grace, "a service");
+    let watcher_done = Instant::now() + REMNANT_GRACE + AFTER_KILL + Duration::from_secs(1);
+    wait_watchers(std::slice::from_ref(process), watcher_done);
+}
+
+/// Stops services and preparing commands without a runtime (shutdown): SIGTERM to all now,
+/// SIGKILL to the leaders still running at `deadline`; then SIGKILL to every service group
+/// whose watcher has not finished by then (what a leader left behind), and a last wait.
+pub(crate) fn stop_all_blocking(
+    services: &[ServiceProcess],
+    helpers: &[Arc<Group>],
+    deadline: Instant,
+) {
+    let groups: Vec<Arc<Group>> = services
+        .iter()
+        .map(|p| Arc::clone(&p.group))
+        .chain(helpers.iter().cloned())
+        .collect();
     let grace = deadline.saturating_duration_since(Instant::now());
     process::terminate(&groups, grace, "a service");
+    let unfinished = wait_watchers(services, deadline);
+    for p in &unfinished {
+        // Sends nothing once the watcher has reaped the leader (the group is then empty).
+        p.group.signal(libc::SIGKILL);
+    }
+    let left = wait_watchers(&unfinished, Instant::now() + AFTER_KILL);
+    if !left.is_empty() {
+        tracing::warn!("{} service(s) were still being stopped at exit", left.len());
+    }
+}
+
+/// Waits until every watcher has published its service's exit, at most until `deadline`;
+/// returns the services whose watcher has not.
+fn wait_watchers(services: &[ServiceProcess], deadline: Instant) -> Vec<ServiceProcess> {
+    loop {
+        let pending: Vec<ServiceProcess> = services.iter().filter(|p| p.alive()).cloned().collect();
+        if pending.is_empty() || Instant::now() >= deadline {
+            return pending;
+        }
+        std::thread::sleep(RECHECK);
+    }
 }
 
 /// Removes every `/opt/backend.ai/lib:` from `LD_LIBRARY_PATH` (the host's own libraries
@@ -227,6 +289,22 @@ mod tests {
         let status = rt.block_on(async { exit.wait_for(Option::is_some).await.map(|s| *s) });
         assert_eq!(status.ok().flatten().and_then(|s| s.code()), Some(3));
         assert!(!p.alive());
+    }
+
+    #[test]
+    fn any_name_makes_a_thread_name() {
+        assert_eq!(thread_name("web"), "service-web");
+        assert_eq!(thread_name("a\0b\nc"), "service-abc");
+        let env: BTreeMap<String, String> =
+            [("PATH".to_owned(), "/bin:/usr/bin".to_owned())].into();
+        let p = spawn("nul\0name", &["true".into()], &env, None).unwrap();
+        let mut exit = p.exit.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = rt.block_on(async { exit.wait_for(Option::is_some).await.map(|s| *s) });
+        assert_eq!(status.ok().flatten().and_then(|s| s.code()), Some(0));
     }
 
     #[test]

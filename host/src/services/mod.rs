@@ -6,12 +6,16 @@
 //! - [`request`]: the payload; [`error`]: how a start ends and the reply's wording;
 //! - [`start`]: the start itself (serialised per name, with a deadline) and the port wait
 //!   ([`port`]); [`resolve`]: which command runs; [`launch`]: spawning and stopping it;
+//!   [`remnants`]: what a service's leader leaves in its process group; [`registry`]: every
+//!   live process, which shutdown stops;
 //! - [`definition`], [`interpolate`] and [`actions`]: service-definition files, their
 //!   templates and their prestart actions;
 //! - [`model`] and [`health`]: model services; [`intrinsic`]: `sshd` and `ttyd`;
+//! - [`apps`]: `get-apps`, read off the dispatcher's thread;
 //! - [`replies`]: replies in request order although starts finish in any order.
 
 mod actions;
+mod apps;
 mod definition;
 mod error;
 mod health;
@@ -20,6 +24,8 @@ pub(crate) mod intrinsic;
 mod launch;
 mod model;
 mod port;
+mod registry;
+mod remnants;
 mod replies;
 mod request;
 mod resolve;
@@ -38,7 +44,7 @@ use crate::plugin::RunnerSlot;
 use crate::wire::{Msg, Outbox, ServiceResult};
 use definition::{Definition, DefinitionDir};
 use error::{log_outcome, to_result, StartError};
-use launch::ServiceProcess;
+use registry::Registry;
 use replies::ReplyQueue;
 use request::Request;
 use start::How;
@@ -72,14 +78,14 @@ pub(crate) struct Services {
     context: Arc<Context>,
     runner: Arc<RunnerSlot>,
     outbox: Outbox,
-    running: Mutex<HashMap<String, ServiceProcess>>,
+    registry: Registry,
     name_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     models: Mutex<BTreeMap<String, Definition>>,
-    stopping: Mutex<HashMap<String, ServiceProcess>>,
     host_key: Mutex<Option<PathBuf>>,
     sshd_ready: tokio::sync::watch::Sender<bool>,
     service_replies: ReplyQueue,
     model_replies: ReplyQueue,
+    apps_replies: ReplyQueue,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,11 +108,11 @@ impl Services {
             runner,
             service_replies: ReplyQueue::start(outbox.clone()),
             model_replies: ReplyQueue::start(outbox.clone()),
+            apps_replies: ReplyQueue::start(outbox.clone()),
             outbox,
-            running: Mutex::new(HashMap::new()),
+            registry: Registry::default(),
             name_locks: Mutex::new(HashMap::new()),
             models: Mutex::new(BTreeMap::new()),
-            stopping: Mutex::new(HashMap::new()),
             host_key: Mutex::new(None),
             sshd_ready: tokio::sync::watch::Sender::new(true),
         })
@@ -156,61 +162,27 @@ impl Services {
             Ok(Value::String(s)) => s,
             _ => payload.trim().to_owned(),
         };
-        let process = lock(&self.running).remove(&name);
-        let Some(p) = process.filter(ServiceProcess::alive) else {
+        let Some(p) = self.registry.begin_stop(&name) else {
             tracing::info!("shutdown-service {name}: not running");
             return;
         };
         tracing::info!("stopping service {name} (pid {})", p.pid());
         // A later start of the same name waits until this one is gone (its port free).
-        lock(&self.stopping).insert(name.clone(), p.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
             launch::terminate(&p, STOP_GRACE).await;
-            let mut stopping = lock(&this.stopping);
-            if stopping.get(&name).is_some_and(|s| s.same(&p)) {
-                stopping.remove(&name);
-            }
+            this.registry.end_stop(&name, &p);
         });
     }
 
-    /// `get-apps`: the services with a definition (files and model services), optionally only
-    /// `filter`. A malformed definition file is skipped and logged.
-    pub(crate) fn get_apps(&self, filter: &str) -> Msg {
-        let filter = filter.trim();
-        let mut apps = Vec::new();
-        let names = if filter.is_empty() {
-            self.defs.names()
-        } else {
-            vec![filter.to_owned()]
-        };
-        for name in names {
-            match self.defs.load(&name) {
-                Some(Ok(def)) => apps.push(def.app_entry(&name)),
-                Some(Err(e)) => {
-                    tracing::warn!(target: WIRE, "get-apps: service {name} is not listed: {e}")
-                }
-                None => {}
-            }
-        }
-        for (name, def) in lock(&self.models).iter() {
-            if (filter.is_empty() || filter == name)
-                && self.defs.file(name).is_none_or(|f| !f.exists())
-            {
-                apps.push(def.app_entry(name));
-            }
-        }
-        Msg::AppsResult(apps)
-    }
-
-    /// Shutdown: SIGTERM to every service now; SIGKILL to the survivors at `deadline`.
+    /// Shutdown: SIGTERM to every service and preparing command now; SIGKILL to the survivors
+    /// at `deadline`. Nothing can be started afterwards.
     pub(crate) fn stop_all(&self, deadline: Instant) {
-        let mut all: Vec<ServiceProcess> = lock(&self.running).drain().map(|(_, p)| p).collect();
-        // Services being stopped: their termination tasks no longer run after the dispatcher.
-        all.extend(lock(&self.stopping).drain().map(|(_, p)| p));
-        if !all.is_empty() {
-            tracing::info!("stopping {} service(s)", all.len());
+        let closed = self.registry.close();
+        let count = closed.services.len() + closed.helpers.len();
+        if count > 0 {
+            tracing::info!("stopping {count} service process(es)");
         }
-        launch::terminate_all_blocking(&all, deadline);
+        launch::stop_all_blocking(&closed.services, &closed.helpers, deadline);
     }
 }

@@ -192,7 +192,7 @@ impl Services {
     /// Starts the health loop, or reports the model healthy when it has no health check.
     fn watch_health(&self, cfg: &ModelConfig, name: &str) {
         let check = cfg.service.health_check.clone().unwrap_or_default();
-        let exit = lock(&self.running).get(name).map(|p| p.exit.clone());
+        let exit = self.registry.running(name).map(|p| p.exit.clone());
         match exit {
             Some(exit) if check.enable => {
                 tokio::spawn(health::health_loop(

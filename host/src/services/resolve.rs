@@ -133,13 +133,13 @@ impl Services {
         let mut env = self.context.child_env.vars().clone();
         launch::strip_runner_libs(&mut env);
         let mut vars = self.variables(request);
-        actions::run_all(
-            &def.prestart_actions,
-            &mut vars,
-            &env,
+        let setting = actions::Setting {
+            env: &env,
             cwd,
-            self.config.timeout,
-        )?;
+            timeout: self.config.timeout,
+            tracker: &self.registry,
+        };
+        actions::run_all(&def.prestart_actions, &mut vars, &setting)?;
         Ok(vars)
     }
 

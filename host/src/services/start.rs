@@ -6,10 +6,14 @@
 //! waits for a stopping instance to be gone), starts of different names run concurrently, and
 //! the whole start has a deadline so a stuck prestart action or plugin hook cannot withhold
 //! the reply and every reply queued after it.
+//!
+//! A spawned service is recorded in the registry as it is spawned, and every way a start can
+//! fail afterwards stops it: an early exit (its watcher stops what it left behind), a port
+//! that never opens, a probe that fails, and the deadline (through [`Launched`], which the
+//! deadline shares with the start it cuts short).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::error::{StartError, Started};
@@ -30,8 +34,8 @@ pub(crate) struct How {
     pub(crate) kill_on_timeout: bool,
     /// Working directory.
     pub(crate) cwd: Option<PathBuf>,
-    /// Set when the requester gave up: nothing may be spawned any more.
-    pub(crate) cancelled: Arc<AtomicBool>,
+    /// What the start spawned, and whether its deadline passed.
+    pub(crate) launched: Launched,
 }
 
 impl How {
@@ -42,25 +46,65 @@ impl How {
             wait,
             kill_on_timeout,
             cwd: None,
-            cancelled: Arc::new(AtomicBool::new(false)),
+            launched: Launched::default(),
         }
     }
 }
 
+/// The process a start spawned, shared with the start's deadline: once the deadline has
+/// passed nothing may be spawned, and whatever was spawned is stopped.
+#[derive(Clone, Default)]
+pub(crate) struct Launched(Arc<Mutex<Slot>>);
+
+#[derive(Default)]
+struct Slot {
+    cancelled: bool,
+    process: Option<ServiceProcess>,
+}
+
+impl Launched {
+    /// Whether the deadline has passed.
+    fn cancelled(&self) -> bool {
+        lock(&self.0).cancelled
+    }
+
+    /// Keeps `process`; gives it back if the deadline passed meanwhile.
+    fn keep(&self, process: ServiceProcess) -> Result<(), ServiceProcess> {
+        let mut slot = lock(&self.0);
+        if slot.cancelled {
+            return Err(process);
+        }
+        slot.process = Some(process);
+        Ok(())
+    }
+
+    /// The deadline passed: nothing may be spawned any more; returns what was.
+    fn cancel(&self) -> Option<ServiceProcess> {
+        let mut slot = lock(&self.0);
+        slot.cancelled = true;
+        slot.process.take()
+    }
+}
+
 impl Services {
-    /// [`Self::start`] with an overall deadline.
+    /// [`Self::start`] with an overall deadline; a start cut short stops what it spawned.
     pub(crate) async fn start_guarded(
         self: &Arc<Self>,
         request: Request,
         how: How,
     ) -> Result<Started, StartError> {
         let guard = how.wait.unwrap_or(self.config.timeout) + STOP_GRACE + Duration::from_secs(2);
-        let cancelled = Arc::clone(&how.cancelled);
+        let launched = how.launched.clone();
         let name = request.name.clone();
         match tokio::time::timeout(guard, self.start(request, how)).await {
             Ok(r) => r,
             Err(_) => {
-                cancelled.store(true, Ordering::SeqCst);
+                if let Some(process) = launched.cancel() {
+                    tracing::warn!("service {name} took too long to start; stopping it");
+                    self.registry.retire(&name, &process);
+                    launch::terminate(&process, STOP_GRACE).await;
+                    self.registry.end_stop(&name, &process);
+                }
                 Err(StartError::Stuck(name))
             }
         }
@@ -72,11 +116,12 @@ impl Services {
         }
         let name_lock = self.name_lock(&request.name);
         let _guard = name_lock.lock().await;
-        if lock(&self.running)
-            .get(&request.name)
-            .is_some_and(ServiceProcess::alive)
-        {
-            return Ok(Started::Running);
+        if let Some(old) = self.registry.running(&request.name) {
+            if !old.group.exited() {
+                return Ok(Started::Running);
+            }
+            // Its main process is gone and what it left is being stopped: a new one follows.
+            wait_gone(&old).await;
         }
         self.wait_until_stopped(&request.name).await;
         if request.name == "sshd" {
@@ -92,7 +137,6 @@ impl Services {
         let Some(process) = self.spawn(&request, &how).await? else {
             return Ok(Started::Started);
         };
-        self.register(&request.name, &process);
         match (how.wait, request.port) {
             (Some(budget), Some(port)) => {
                 self.wait_for_port(request, &how, process, port, budget)
@@ -104,22 +148,15 @@ impl Services {
 
     /// A start of a name being stopped waits until that instance is gone (its port free).
     async fn wait_until_stopped(&self, name: &str) {
-        let Some(old) = lock(&self.stopping).get(name).cloned() else {
+        let Some(old) = self.registry.stopping(name) else {
             return;
         };
-        let mut exit = old.exit.clone();
-        let _ = tokio::time::timeout(
-            STOP_GRACE + Duration::from_secs(2),
-            exit.wait_for(Option::is_some),
-        )
-        .await;
-        let mut stopping = lock(&self.stopping);
-        if stopping.get(name).is_some_and(|p| p.same(&old)) {
-            stopping.remove(name);
-        }
+        wait_gone(&old).await;
+        self.registry.end_stop(name, &old);
     }
 
-    /// Resolves the command and spawns it (blocking work, off the runtime's thread).
+    /// Resolves the command, then spawns and records it (blocking work, off the runtime's
+    /// thread).
     async fn spawn(
         self: &Arc<Self>,
         request: &Request,
@@ -129,11 +166,11 @@ impl Services {
         let req = request.clone();
         let model = how.model.clone();
         let cwd = how.cwd.clone();
-        let cancelled = Arc::clone(&how.cancelled);
+        let launched = how.launched.clone();
         tokio::task::spawn_blocking(move || -> Result<Option<ServiceProcess>, StartError> {
             match this.resolve(&req, model.as_ref(), cwd)? {
                 Resolved::Noop => Ok(None),
-                Resolved::Launch { .. } if cancelled.load(Ordering::SeqCst) => {
+                Resolved::Launch { .. } if launched.cancelled() => {
                     Err(StartError::Stuck(req.name.clone()))
                 }
                 Resolved::Launch { argv, env, cwd } => {
@@ -142,7 +179,17 @@ impl Services {
                     launch::strip_runner_libs(&mut full);
                     tracing::info!("starting service {}: {}", req.name, argv.join(" "));
                     let cwd = cwd.unwrap_or_else(|| this.config.work_dir.clone());
-                    Ok(Some(launch::spawn(&req.name, &argv, &full, Some(&cwd))?))
+                    let process = this.registry.spawn(&req.name, || {
+                        launch::spawn(&req.name, &argv, &full, Some(&cwd))
+                    })?;
+                    this.forget_on_exit(&req.name, &process);
+                    if let Err(process) = launched.keep(process.clone()) {
+                        this.registry.retire(&req.name, &process);
+                        launch::terminate_blocking(&process, STOP_GRACE);
+                        this.registry.end_stop(&req.name, &process);
+                        return Err(StartError::Stuck(req.name.clone()));
+                    }
+                    Ok(Some(process))
                 }
             }
         })
@@ -180,7 +227,7 @@ impl Services {
                 launch::terminate(&process, STOP_GRACE).await;
             }
         }
-        self.forget(&request.name, &process);
+        self.registry.forget(&request.name, &process);
         Err(match outcome {
             PortWait::Exited(status) => StartError::Exited {
                 name: request.name,
@@ -194,25 +241,16 @@ impl Services {
         })
     }
 
-    /// Records a running service, and forgets it when it exits.
-    fn register(self: &Arc<Self>, name: &str, process: &ServiceProcess) {
-        lock(&self.running).insert(name.to_owned(), process.clone());
+    /// Forgets a recorded service when it exits.
+    fn forget_on_exit(self: &Arc<Self>, name: &str, process: &ServiceProcess) {
         let this = Arc::clone(self);
         let name = name.to_owned();
         let process = process.clone();
         tokio::spawn(async move {
             let mut exit = process.exit.clone();
             let _ = exit.wait_for(Option::is_some).await;
-            this.forget(&name, &process);
+            this.registry.forget(&name, &process);
         });
-    }
-
-    /// Forgets `process` as the running instance of `name` (not a newer one).
-    fn forget(&self, name: &str, process: &ServiceProcess) {
-        let mut running = lock(&self.running);
-        if running.get(name).is_some_and(|p| p.same(process)) {
-            running.remove(name);
-        }
     }
 
     fn name_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -222,4 +260,14 @@ impl Services {
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
         )
     }
+}
+
+/// Waits (up to 5 s) until `process` and what it left in its group are gone.
+async fn wait_gone(process: &ServiceProcess) {
+    let mut exit = process.exit.clone();
+    let _ = tokio::time::timeout(
+        STOP_GRACE + launch::REMNANT_GRACE + Duration::from_secs(2),
+        exit.wait_for(Option::is_some),
+    )
+    .await;
 }

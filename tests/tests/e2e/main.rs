@@ -14,6 +14,7 @@ mod processes;
 mod protocol;
 mod python;
 mod query;
+mod service_faults;
 mod services;
 
 use std::time::Duration;

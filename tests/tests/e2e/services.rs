@@ -10,11 +10,11 @@ use krunner_tests::{free_port, Message, Options, Runner};
 use serde_json::{json, Value};
 
 /// Longer than the runner's default 30-second port wait, like the agent's 35 s.
-const REPLY: Duration = Duration::from_secs(35);
+pub(crate) const REPLY: Duration = Duration::from_secs(35);
 
-struct Fixture {
-    runner: Runner,
-    _defs: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) runner: Runner,
+    pub(crate) defs: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Fixture {
@@ -25,7 +25,7 @@ impl std::ops::Deref for Fixture {
 }
 
 /// Starts an `app` runner whose service-def directory holds `defs` (name, JSON text).
-fn runner_with(defs: &[(&str, String)], mut opts: Options) -> Fixture {
+pub(crate) fn runner_with(defs: &[(&str, String)], mut opts: Options) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in defs {
         std::fs::write(dir.path().join(format!("{name}.json")), text).unwrap();
@@ -34,12 +34,12 @@ fn runner_with(defs: &[(&str, String)], mut opts: Options) -> Fixture {
     opts.args.push(dir.path().display().to_string());
     Fixture {
         runner: Runner::start_with("app", opts),
-        _defs: dir,
+        defs: dir,
     }
 }
 
 /// The next message of `kind`, skipping console output; panics after `timeout`.
-fn expect_kind(r: &Runner, kind: &str, timeout: Duration) -> Message {
+pub(crate) fn expect_kind(r: &Runner, kind: &str, timeout: Duration) -> Message {
     let deadline = Instant::now() + timeout;
     let mut skipped = Vec::new();
     loop {
@@ -55,16 +55,16 @@ fn expect_kind(r: &Runner, kind: &str, timeout: Duration) -> Message {
     }
 }
 
-fn start(r: &Runner, payload: Value) -> Value {
+pub(crate) fn start(r: &Runner, payload: Value) -> Value {
     r.send("start-service", payload.to_string());
     expect_kind(r, "service-result", REPLY).json()
 }
 
-fn service(name: &str, port: u16) -> Value {
+pub(crate) fn service(name: &str, port: u16) -> Value {
     json!({"name": name, "port": port, "ports": [port], "protocol": "http", "options": {}})
 }
 
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+pub(crate) fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
@@ -73,7 +73,7 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
-fn port_closed_within(port: u16, timeout: Duration) -> bool {
+pub(crate) fn port_closed_within(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -89,7 +89,7 @@ fn process_exists(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-fn web_def() -> String {
+pub(crate) fn web_def() -> String {
     json!({
         "command": ["python3", "-m", "http.server", "{ports[0]}", "--bind", "127.0.0.1"],
         "url_template": "{protocol}://{host}:{port}/",

@@ -5,6 +5,7 @@
 //! both with a short port wait; a failure is only logged, since a session without SSH is still
 //! a working session.
 
+mod nofollow;
 mod ssh_keys;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,7 @@ impl Services {
                 &home,
                 &this.config.config_dir,
                 &env,
+                &this.registry,
             )
         })
         .await;

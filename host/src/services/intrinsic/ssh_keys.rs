@@ -4,20 +4,28 @@
 //!   public half becomes `authorized_keys` and its private half `<home>/id_container` (OpenSSH
 //!   format), which is what users download;
 //! - host key: `<config>/ssh/dropbear_rsa_host_key` if the agent made one, else a fresh key in
-//!   the host's private state directory;
+//!   the host's private state directory, `<tmp>/dropbear-<uid>`: made anew with mode 700 by
+//!   `mkdir` (which never follows a symbolic link), never chmod-ed by path; when that name is
+//!   taken by anything but our own directory (a link, another user's directory), a fresh
+//!   unique name is used instead;
 //! - cluster: `<config>/ssh/id_cluster.pub` is authorized once, and `~/.ssh/config` gets a
 //!   block per cluster host (once, not at every start).
+//!
+//! Files and directories are created with their final mode, and existing ones are changed
+//! through a descriptor opened without following a symbolic link, so a link planted in
+//! `$HOME` cannot redirect a chmod or a write.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use super::dropbear_tool;
-use crate::process::{self, Spawn};
+use super::nofollow::{private_dir, set_mode};
+use crate::process::{self, Spawn, Tracker};
 use crate::sys;
 
 /// How long one key tool may run.
@@ -59,7 +67,10 @@ pub(crate) enum KeyError {
     NoPublicKey,
 }
 
-fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyError {
+pub(super) fn file_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> KeyError {
     let path = path.to_path_buf();
     move |source| KeyError::File {
         action,
@@ -69,7 +80,11 @@ fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
 }
 
 /// Runs a key tool and returns its stdout.
-fn run(argv: &[String], env: &BTreeMap<String, String>) -> Result<String, KeyError> {
+fn run(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    tracker: &dyn Tracker,
+) -> Result<String, KeyError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(KeyError::Tool {
             program: String::new(),
@@ -82,10 +97,12 @@ fn run(argv: &[String], env: &BTreeMap<String, String>) -> Result<String, KeyErr
         env: env.clone(),
         ..Spawn::default()
     };
-    let out = process::output_within(&spawn, TOOL_TIMEOUT).map_err(|source| KeyError::Tool {
-        program: program.clone(),
-        source,
-    })?;
+    let out = process::collect_within(&spawn, TOOL_TIMEOUT, process::KEEP, tracker)
+        .map_err(|source| KeyError::Tool {
+            program: program.clone(),
+            source,
+        })?
+        .into_output();
     if !out.status.success() {
         return Err(KeyError::Failed {
             command: argv.join(" "),
@@ -96,16 +113,12 @@ fn run(argv: &[String], env: &BTreeMap<String, String>) -> Result<String, KeyErr
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), KeyError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(file_error("chmod", path))
-}
-
 /// The dropbear tools and where they write.
 struct Tools<'a> {
     binary: &'a Path,
     env: &'a BTreeMap<String, String>,
     state: PathBuf,
+    tracker: &'a dyn Tracker,
 }
 
 impl Tools<'_> {
@@ -118,7 +131,7 @@ impl Tools<'_> {
         let mut argv = dropbear_tool(self.binary, "dropbearkey", self.path());
         argv.extend(["-t", "rsa", "-s", "2048", "-f"].map(str::to_owned));
         argv.push(file.display().to_string());
-        run(&argv, self.env)
+        run(&argv, self.env, self.tracker)
     }
 
     /// Runs `dropbearconvert` from dropbear's key format to OpenSSH's.
@@ -126,22 +139,26 @@ impl Tools<'_> {
         let mut argv = dropbear_tool(self.binary, "dropbearconvert", self.path());
         argv.extend(["dropbear".to_owned(), "openssh".to_owned()]);
         argv.extend([from.display().to_string(), to.display().to_string()]);
-        run(&argv, self.env).map(drop)
+        run(&argv, self.env, self.tracker).map(drop)
     }
 }
 
-/// Prepares dropbear's keys (see the module docs); returns the host key to use.
+/// Prepares dropbear's keys (see the module docs); returns the host key to use. The key tools
+/// are recorded in `tracker` while they run.
 pub(crate) fn init_sshd(
     binary: &Path,
     home: &Path,
     config_dir: &Path,
     env: &BTreeMap<String, String>,
+    tracker: &dyn Tracker,
 ) -> Result<PathBuf, KeyError> {
-    let state = std::env::temp_dir().join(format!("dropbear-{}", sys::uid()));
-    let _ = std::fs::remove_dir_all(&state);
-    std::fs::create_dir_all(&state).map_err(file_error("create", &state))?;
-    set_mode(&state, 0o700)?;
-    let tools = Tools { binary, env, state };
+    let state = private_dir(&std::env::temp_dir(), &format!("dropbear-{}", sys::uid()))?;
+    let tools = Tools {
+        binary,
+        env,
+        state,
+        tracker,
+    };
     let ssh_dir = home.join(".ssh");
     user_key(&tools, home, &ssh_dir)?;
     authorize_cluster_key(config_dir, &ssh_dir.join("authorized_keys"))?;
@@ -164,16 +181,24 @@ fn user_key(tools: &Tools<'_>, home: &Path, ssh_dir: &Path) -> Result<(), KeyErr
         set_mode(ssh_dir, 0o700)?;
         return set_mode(&authorized, 0o600);
     }
-    std::fs::create_dir_all(ssh_dir).map_err(file_error("create", ssh_dir))?;
-    set_mode(ssh_dir, 0o700)?;
+    match std::fs::DirBuilder::new().mode(0o700).create(ssh_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => set_mode(ssh_dir, 0o700)?,
+        Err(e) => return Err(file_error("create", ssh_dir)(e)),
+    }
     let user_key = tools.state.join("id_dropbear");
     let out = tools.make_key(&user_key)?;
     let public = out
         .lines()
         .find(|l| l.starts_with("ssh-"))
         .ok_or(KeyError::NoPublicKey)?;
-    std::fs::write(&authorized, format!("{public}\n")).map_err(file_error("write", &authorized))?;
-    set_mode(&authorized, 0o600)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&authorized)
+        .map_err(file_error("create", &authorized))?;
+    writeln!(file, "{public}").map_err(file_error("write", &authorized))?;
     let id_container = home.join("id_container");
     let _ = std::fs::remove_file(&id_container);
     tools.to_openssh(&user_key, &id_container)

@@ -6,10 +6,16 @@
 //! as given into a `.py` file and returns its path, `run_command` returns `{"out", "err"}`) and
 //! fix its bugs: `append: true` appends instead of truncating, `run_command` gets the session's
 //! child environment, and `log` accepts the documented `body` as well as `message`.
+//!
+//! They are also bounded and careful with files: `run_command` keeps the first
+//! [`process::KEEP`] bytes of each stream (and says so in `truncated`); `write_file` does not
+//! follow a symbolic link at its path, writes only to a regular file, and sets the mode before
+//! the first byte is written ([`files`]).
+
+mod files;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,19 +24,28 @@ use serde_json::{Map, Value};
 
 use super::definition::{ActionSpec, DefinitionError};
 use super::interpolate::{self, Style, Variables};
-use crate::process::{self, Spawn};
+use crate::process::{self, Spawn, Tracker};
 
-/// Runs `actions` in order, storing each `ref`'d result in `vars`. A `run_command` still
-/// running after `timeout` is killed (a start must always be answered).
+/// Where and how long the actions run.
+pub(crate) struct Setting<'a> {
+    /// The environment of `run_command`.
+    pub(crate) env: &'a BTreeMap<String, String>,
+    /// The working directory of `run_command`.
+    pub(crate) cwd: Option<&'a Path>,
+    /// How long one `run_command` may run before it is killed (a start must be answered).
+    pub(crate) timeout: Duration,
+    /// Where a running `run_command` is recorded (shutdown stops it).
+    pub(crate) tracker: &'a dyn Tracker,
+}
+
+/// Runs `actions` in order, storing each `ref`'d result in `vars`.
 pub(crate) fn run_all(
     actions: &[ActionSpec],
     vars: &mut Variables,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
+    setting: &Setting<'_>,
 ) -> Result<(), DefinitionError> {
     for action in actions {
-        let result = run(action, vars, env, cwd, timeout)?;
+        let result = run(action, vars, setting)?;
         if let Some(name) = &action.r#ref {
             vars.insert(name.clone(), result);
         }
@@ -42,6 +57,7 @@ fn invalid(msg: impl Into<String>) -> DefinitionError {
     DefinitionError::Invalid(msg.into())
 }
 
+/// One action's arguments, with the variables they are templates over.
 struct Args<'a> {
     action: &'a str,
     args: &'a Map<String, Value>,
@@ -125,9 +141,7 @@ fn io_error(action: &str, what: &str, e: std::io::Error) -> DefinitionError {
 fn run(
     spec: &ActionSpec,
     vars: &Variables,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
+    setting: &Setting<'_>,
 ) -> Result<Value, DefinitionError> {
     let a = Args {
         action: &spec.action,
@@ -135,15 +149,15 @@ fn run(
         vars,
     };
     match spec.action.as_str() {
-        "write_file" => write_file(&a),
-        "write_tempfile" => write_tempfile(&a),
+        "write_file" => files::write_file(&a),
+        "write_tempfile" => files::write_tempfile(&a),
         "mkdir" => {
             a.only(&["path"])?;
             let path = a.string("path")?;
             std::fs::create_dir_all(&path).map_err(|e| io_error("mkdir", &path, e))?;
             Ok(Value::Null)
         }
-        "run_command" => run_command(&a, env, cwd, timeout),
+        "run_command" => run_command(&a, setting),
         "log" => log(&a),
         other => Err(invalid(format!(
             "prestart action {other:?} is not one of write_file, write_tempfile, mkdir, run_command, log (used invalid action: {other})"
@@ -151,93 +165,56 @@ fn run(
     }
 }
 
-/// `write_file`: one line per body item, mode 644 unless given; `append` appends.
-fn write_file(a: &Args<'_>) -> Result<Value, DefinitionError> {
-    a.only(&["filename", "body", "mode", "append"])?;
-    let filename = a.string("filename")?;
-    let body = a.lines("body")?;
-    let mode = a.mode()?;
-    let append = a.flag("append")?;
-    let fail = |e| io_error("write_file", &filename, e);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .mode(mode)
-        .open(&filename)
-        .map_err(fail)?;
-    for line in body {
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .map_err(fail)?;
-    }
-    std::fs::set_permissions(&filename, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-    Ok(Value::Null)
-}
-
-/// `write_tempfile`: the body as given into a new `.py` file; returns its path.
-fn write_tempfile(a: &Args<'_>) -> Result<Value, DefinitionError> {
-    a.only(&["body", "mode"])?;
-    let body = a.lines("body")?;
-    let mode = a.mode()?;
-    let path = tempfile_path();
-    let shown = path.display().to_string();
-    let fail = |e| io_error("write_tempfile", &shown, e);
-    let mut file = std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(fail)?;
-    for line in body {
-        file.write_all(line.as_bytes()).map_err(fail)?;
-    }
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-    Ok(Value::String(shown))
-}
-
 /// `run_command`: runs with the user processes' environment, within the start's budget;
-/// returns `{"out", "err"}`.
-fn run_command(
-    a: &Args<'_>,
-    env: &BTreeMap<String, String>,
-    cwd: Option<&Path>,
-    timeout: Duration,
-) -> Result<Value, DefinitionError> {
+/// returns `{"out", "err", "truncated"}`, each stream cut at [`process::KEEP`] bytes.
+fn run_command(a: &Args<'_>, setting: &Setting<'_>) -> Result<Value, DefinitionError> {
     a.only(&["command", "echo"])?;
     let argv = a.lines("command")?;
     let echo = a.flag("echo")?;
     let Some((program, rest)) = argv.split_first() else {
         return Err(invalid("action run_command: the command is empty"));
     };
-    let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+    let path = setting
+        .env
+        .get("PATH")
+        .map(String::as_str)
+        .unwrap_or_default();
     let spawn = Spawn {
         program: which_in(program, path).unwrap_or_else(|| PathBuf::from(program)),
         args: rest.to_vec(),
-        env: env.clone(),
-        cwd: cwd.map(Path::to_path_buf),
+        env: setting.env.clone(),
+        cwd: setting.cwd.map(Path::to_path_buf),
         ..Spawn::default()
     };
     let shown = spawn.program.display().to_string();
-    let output =
-        process::output_within(&spawn, timeout).map_err(|e| io_error("run_command", &shown, e))?;
+    let output = process::collect_within(&spawn, setting.timeout, process::KEEP, setting.tracker)
+        .map_err(|e| io_error("run_command", &shown, e))?;
     if echo {
-        let _ = std::io::stdout().write_all(&output.stdout);
-        let _ = std::io::stderr().write_all(&output.stderr);
+        let _ = std::io::stdout().write_all(&output.stdout.bytes);
+        let _ = std::io::stderr().write_all(&output.stderr.bytes);
     }
     if !output.status.success() {
         tracing::info!("prestart command {shown} exited with {}", output.status);
     }
+    let truncated = output.truncated();
+    if truncated {
+        tracing::warn!(
+            "prestart command {shown} printed more than {} bytes on a stream; kept the first ({} and {} bytes discarded)",
+            process::KEEP,
+            output.stdout.dropped,
+            output.stderr.dropped
+        );
+    }
     let mut result = Map::new();
-    result.insert(
-        "out".into(),
-        String::from_utf8_lossy(&output.stdout).into_owned().into(),
-    );
-    result.insert(
-        "err".into(),
-        String::from_utf8_lossy(&output.stderr).into_owned().into(),
-    );
+    let text = |bytes: Vec<u8>| -> Value {
+        match String::from_utf8(bytes) {
+            Ok(s) => s.into(),
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
+        }
+    };
+    result.insert("out".into(), text(output.stdout.bytes));
+    result.insert("err".into(), text(output.stderr.bytes));
+    result.insert("truncated".into(), truncated.into());
     Ok(Value::Object(result))
 }
 
@@ -257,26 +234,50 @@ fn log(a: &Args<'_>) -> Result<Value, DefinitionError> {
     Ok(Value::Null)
 }
 
-fn tempfile_path() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("tmp{}{:x}{n}.py", std::process::id(), nanos))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
 
-    fn action(v: Value) -> ActionSpec {
+    pub(super) fn action(v: Value) -> ActionSpec {
         serde_json::from_value(v).unwrap()
+    }
+
+    pub(super) fn setting(env: &BTreeMap<String, String>, timeout_ms: u64) -> Setting<'_> {
+        Setting {
+            env,
+            cwd: None,
+            timeout: Duration::from_millis(timeout_ms),
+            tracker: &process::Untracked,
+        }
+    }
+
+    pub(super) fn path_env() -> BTreeMap<String, String> {
+        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into()
+    }
+
+    #[test]
+    fn run_command_keeps_a_bounded_part_of_its_output() {
+        let mut vars = Variables::new();
+        let big = process::KEEP + 3_000_000;
+        let actions = [
+            action(json!({"action": "run_command", "ref": "big",
+                "args": {"command": ["sh", "-c", format!("head -c {big} /dev/zero; echo done >&2")]}})),
+            action(
+                json!({"action": "run_command", "ref": "small", "args": {"command": ["echo", "hi"]}}),
+            ),
+        ];
+        run_all(&actions, &mut vars, &setting(&path_env(), 30_000)).unwrap();
+        assert_eq!(vars["big"]["out"].as_str().unwrap().len(), process::KEEP);
+        assert_eq!(vars["big"]["err"], "done\n");
+        assert_eq!(vars["big"]["truncated"], true);
+        assert_eq!(
+            vars["small"],
+            json!({"out": "hi\n", "err": "", "truncated": false})
+        );
     }
 
     #[test]
@@ -308,12 +309,12 @@ mod tests {
             ),
             action(json!({"action": "log", "args": {"body": "started {ports[0]}"}})),
         ];
-        run_all(&actions, &mut vars, &env, None, Duration::from_secs(10)).unwrap();
+        run_all(&actions, &mut vars, &setting(&env, 10_000)).unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             "port=1234\n{x}\nmore\n"
         );
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        let mode = PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777;
         assert_eq!(mode, 0o600);
         let tmp = vars["tmp"].as_str().unwrap().to_owned();
         assert!(tmp.ends_with(".py"));
@@ -334,14 +335,7 @@ mod tests {
             json!({"action": "log", "args": {"message": "{undefined}"}}),
             json!({"action": "run_command", "args": {"command": []}}),
         ] {
-            let err = run_all(
-                &[action(a.clone())],
-                &mut vars,
-                &env,
-                None,
-                Duration::from_secs(10),
-            )
-            .unwrap_err();
+            let err = run_all(&[action(a.clone())], &mut vars, &setting(&env, 10_000)).unwrap_err();
             assert!(
                 err.to_string().starts_with("InvalidServiceDefinition("),
                 "{a}: {err}"
@@ -359,16 +353,14 @@ mod tests {
                 json!({"action": "run_command", "args": {"command": ["sleep", "30"]}}),
             )],
             &mut Variables::new(),
-            &env,
-            None,
-            Duration::from_millis(300),
+            &setting(&env, 300),
         )
         .unwrap_err();
         assert!(err.to_string().contains("still running"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
-    fn tempfile_dir() -> PathBuf {
+    pub(super) fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "krunner-actions-{}-{:?}",
             std::process::id(),
