@@ -119,8 +119,7 @@ impl Dispatcher {
         let signalled = self.context.interrupt();
         tracing::debug!("interrupt: signalled {signalled} process group(s)");
         if self.context.phase() != Phase::Idle {
-            let runner = Arc::clone(&self.runner);
-            tokio::task::spawn_blocking(move || runner.interrupt());
+            self.runner.interrupt();
         }
     }
 
@@ -130,7 +129,6 @@ impl Dispatcher {
         } else {
             tracing::info!("agent-notified event: {event}");
         }
-        let runner = Arc::clone(&self.runner);
-        tokio::task::spawn_blocking(move || runner.on_event(&event));
+        self.runner.on_event(&event);
     }
 }
