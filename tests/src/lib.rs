@@ -53,6 +53,33 @@ pub fn python_has(module: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/<pid>/stat` (in clock
+/// ticks, usually 10 ms).
+pub fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime, fields 14 and 15 of stat, are the 12th and 13th after the name.
+    let ticks = fields[11] + fields[12];
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// How many threads process `pid` has now.
+pub fn thread_count(pid: i32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no thread count in /proc/{pid}/status"))
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     krunner_agent_client::free_port().unwrap_or_else(|e| panic!("{}", describe(&e)))

@@ -9,9 +9,11 @@
 //!    (an event loop with a timer running) gets input the user already sent, but is not asked
 //!    for more. The interval adapts to what one look costs (250× the cheapest of the last
 //!    four, between 10 and 40 ms), so looking stays under half a percent of a core even for a
-//!    JVM with dozens of threads. Right after the task starts and after each delivered input,
-//!    when a program that asks questions is about to ask the next one, the looks come quicker
-//!    (2, 4, 8 ms, ...) and back off to that interval.
+//!    JVM with dozens of threads. A look examines at most about 300 µs worth of threads (a
+//!    task with thousands is examined a slice per look, see [`StdinWatch`]), so looking stays
+//!    under 1% of a core however many threads the task has. Right after the task starts and
+//!    after each delivered input, when a program that asks questions is about to ask the next
+//!    one, the looks come quicker (2, 4, 8 ms, ...) and back off to that interval.
 //! 2. On a blocked reader it lets the poll loop drain stdout/stderr first, so a prompt the
 //!    program wrote reaches the agent before the request, then takes queued input if there is
 //!    some (early input is never announced) or sends `waiting-input` and waits on the queue's

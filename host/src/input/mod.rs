@@ -4,7 +4,7 @@
 //!   for the next request, and interrupts and shutdown cancel waiting requests.
 //! - [`feed`]: the feeder of a task's stdin pipe ([`StdinFeed`]), which asks the agent only
 //!   when a program is really blocked reading it.
-//! - [`watch`] and [`syscalls`]: how that is known, from `/proc`.
+//! - [`watch`], [`walk`] and [`syscalls`]: how that is known, from `/proc`, at a bounded cost.
 //! - [`side_channel`]: the user-input socket of images with the old input hooks.
 //!
 //! docs/protocol.md §2.5, §5.5 and §5.6 describe the behaviour.
@@ -13,8 +13,12 @@ mod feed;
 mod queue;
 mod side_channel;
 mod syscalls;
+mod walk;
 mod watch;
 
 pub(crate) use feed::StdinFeed;
 pub(crate) use queue::{Cancelled, InputQueue, EOF_MARK};
 pub(crate) use side_channel::InputSockets;
+
+#[cfg(test)]
+mod tests;

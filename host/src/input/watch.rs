@@ -3,9 +3,8 @@
 //! A program that reads standard input does not announce it; it just makes a system call that
 //! sleeps until data arrives. The host owns the task's stdin pipe, so a sleeping reader of that
 //! pipe is exactly "the program is waiting for the user". This module finds one by walking the
-//! task's process tree (`/proc/<pid>/task/<tid>/children`) and looking at the system call each
-//! thread is blocked in (`/proc/<pid>/task/<tid>/syscall`, which reads `running` unless the
-//! thread is asleep):
+//! task's process tree ([`super::walk`]) and looking at the system call each thread is blocked
+//! in (`/proc/<pid>/task/<tid>/syscall`, which reads `running` unless the thread is asleep):
 //!
 //! - `read`, `readv`, `pread64`, `preadv`, `preadv2`, `splice`, `copy_file_range` and
 //!   `sendfile` on a descriptor that is our pipe (C stdio, Python, Java, Go, bash `read`, cat);
@@ -21,35 +20,69 @@
 //! event loops keep descriptors they stopped reading in their epoll set (libuv removes them
 //! lazily, so a node.js program that closed its `readline` still "watches" stdin), and a wait
 //! with a timer running is usually busy with something else. Such waits are reported as
-//! [`Wait::Maybe`]: good enough to hand over input the user already sent, not to ask for more. The caller only asks while the pipe is empty and
-//! a task runs; each question costs a few small /proc reads per thread of the task.
+//! [`Wait::Maybe`]: good enough to hand over input the user already sent, not to ask for more.
+//!
+//! # Cost
+//!
+//! Examining a thread costs a few small /proc reads (about 5 µs), so a task with thousands of
+//! threads cannot be examined whole at every look. A look therefore does two things:
+//!
+//! 1. It examines the *hot* threads, at most [`HOT_MAX`]: each process's main thread, and the
+//!    threads last seen running or waiting on descriptors. Those are the threads that read
+//!    stdin next in practice (a program's main thread, a JVM's `main` after it computed).
+//! 2. It resumes the walk of the whole tree where the previous look stopped, and stops again
+//!    once it has spent [`LOOK_BUDGET`] (after at least [`MIN_WALK`] threads).
+//!
+//! A tree of a few dozen threads is walked whole at every look, as if there were no budget.
+//! In a larger one, a thread that slept in something else (a lock, a timer, a child) and then
+//! reads stdin is found when the walk comes round to it: for 4000 idle threads a round takes
+//! about a hundred looks, 4–5 s. The caller spaces looks by their cost (see [`super::feed`]),
+//! so looking costs under 1% of a core however many threads the task has.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
 use super::syscalls::{classify, parse_epoll_line, parse_syscall, Kind};
+use super::walk::Walk;
 use crate::sys;
 
-/// Upper bound on the processes examined per question (a fork bomb must not stall the host).
-const MAX_PROCESSES: usize = 512;
+/// How long one look may spend examining threads.
+const LOOK_BUDGET: Duration = Duration::from_micros(300);
+
+/// Threads walked per look even when the hot threads used up the budget (so rounds end).
+const MIN_WALK: usize = 8;
+
+/// How many threads are examined at every look, at most.
+const HOT_MAX: usize = 32;
 
 /// Buffer for one read of a /proc file.
 const READ_SIZE: usize = 16 * 1024;
 
-/// How often (in looks) every thread, not just a process's main one, is asked for children.
+/// How often (in rounds of the walk) every thread, not just a process's main one, is asked
+/// for children (processes are nearly always started by the main thread).
 const CHILDREN_EVERY: u64 = 4;
 
 /// The pipe a task reads as stdin, and where its process tree starts.
 pub(crate) struct StdinWatch {
-    root: i32,
-    /// Looks so far; threads other than a process's first are asked for children only every
-    /// [`CHILDREN_EVERY`] looks (processes are nearly always started by the main thread).
-    looks: u64,
     dev: u64,
     ino: u64,
     buf: Vec<u8>,
-    stack: Vec<i32>,
+    walk: Walk,
+    /// Threads examined at every look.
+    hot: Vec<Hot>,
+    /// Looks so far.
+    looks: u64,
+}
+
+/// A thread examined at every look.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    pid: i32,
+    tid: i32,
+    /// The last look that examined it.
+    look: u64,
 }
 
 /// What the task's processes are doing with the pipe.
@@ -63,54 +96,99 @@ pub(crate) enum Wait {
     Sure,
 }
 
+/// What a thread was doing, apart from the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// It no longer exists.
+    Gone,
+    /// Running, or waiting on descriptors: likely to read soon.
+    Busy,
+    /// Asleep in something else (a lock, a timer, waiting for a child).
+    Asleep,
+}
+
 impl StdinWatch {
     /// Watches the tree under `root` for readers of the pipe with this device and inode (as
     /// `fstat` reports them for either end).
     pub(crate) fn new(root: i32, dev: u64, ino: u64) -> Self {
         Self {
-            root,
-            looks: 0,
             dev,
             ino,
             buf: Vec::with_capacity(4096),
-            stack: Vec::new(),
+            walk: Walk::new(root),
+            hot: Vec::new(),
+            looks: 0,
         }
     }
 
-    /// Whether some thread of some process in the tree is asleep waiting to read the pipe.
+    /// Whether some thread of some process in the tree is asleep waiting to read the pipe, as
+    /// far as this look examined (see the module docs).
     pub(crate) fn reader_blocked(&mut self) -> Wait {
-        self.stack.clear();
-        self.stack.push(self.root);
-        let mut seen = 0;
-        let mut found = Wait::No;
+        let started = Instant::now();
         self.looks += 1;
-        let all_threads = self.looks % CHILDREN_EVERY == 1;
-        while let Some(pid) = self.stack.pop() {
-            seen += 1;
-            if seen > MAX_PROCESSES {
+        let mut found = self.look_at_hot();
+        if found == Wait::Sure {
+            return found;
+        }
+        let all_threads = self.walk.rounds() % CHILDREN_EVERY == 0;
+        let mut walked = 0;
+        while walked < MIN_WALK || started.elapsed() < LOOK_BUDGET {
+            let Some((pid, tid)) = self.walk.next_thread() else {
                 break;
-            }
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-                continue;
             };
-            for entry in tasks.flatten() {
-                let Some(tid) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|s| s.parse::<i32>().ok())
-                else {
-                    continue;
-                };
-                match self.thread_blocked(pid, tid) {
-                    Wait::Sure => return Wait::Sure,
-                    w => found = found.max(w),
+            walked += 1;
+            if !self.examined_in_this_look(pid, tid) {
+                let (wait, seen) = self.thread_blocked(pid, tid);
+                if wait == Wait::Sure {
+                    return wait;
                 }
-                if all_threads || tid == pid {
-                    self.push_children(pid, tid);
+                found = found.max(wait);
+                if keeps_hot(pid, tid, seen) {
+                    self.add_hot(pid, tid);
                 }
+            }
+            if all_threads || tid == pid {
+                self.push_children(pid, tid);
             }
         }
         found
+    }
+
+    /// Examines the hot threads; forgets those that went to sleep or away.
+    fn look_at_hot(&mut self) -> Wait {
+        let mut found = Wait::No;
+        let mut i = 0;
+        while i < self.hot.len() {
+            let Hot { pid, tid, .. } = self.hot[i];
+            self.hot[i].look = self.looks;
+            let (wait, seen) = self.thread_blocked(pid, tid);
+            if wait == Wait::Sure {
+                return wait;
+            }
+            found = found.max(wait);
+            if keeps_hot(pid, tid, seen) {
+                i += 1;
+            } else {
+                self.hot.swap_remove(i);
+            }
+        }
+        found
+    }
+
+    fn examined_in_this_look(&self, pid: i32, tid: i32) -> bool {
+        self.hot
+            .iter()
+            .any(|h| h.tid == tid && h.pid == pid && h.look == self.looks)
+    }
+
+    fn add_hot(&mut self, pid: i32, tid: i32) {
+        if self.hot.len() < HOT_MAX && !self.hot.iter().any(|h| h.tid == tid && h.pid == pid) {
+            self.hot.push(Hot {
+                pid,
+                tid,
+                look: self.looks,
+            });
+        }
     }
 
     /// Reads a small /proc file. One `read` with a large buffer gets all of it (these files are
@@ -144,30 +222,35 @@ impl StdinWatch {
             .split_ascii_whitespace()
             .filter_map(|s| s.parse().ok())
             .collect();
-        self.stack.extend(children);
+        self.walk.push(children);
     }
 
-    fn thread_blocked(&mut self, pid: i32, tid: i32) -> Wait {
+    fn thread_blocked(&mut self, pid: i32, tid: i32) -> (Wait, Seen) {
         if !self.read_proc(&format!("/proc/{pid}/task/{tid}/syscall")) {
-            return Wait::No;
+            return (Wait::No, Seen::Gone);
         }
+        // `running`, or `-1 ...` outside a system call.
         let Some((nr, args)) = parse_syscall(&self.buf) else {
-            return Wait::No;
+            return (Wait::No, Seen::Busy);
         };
         let Some(kind) = classify(nr) else {
-            return Wait::No;
+            return (Wait::No, Seen::Asleep);
         };
         let watched = match kind {
-            Kind::ReadFd(i) => return sure_if(self.is_our_pipe(pid, args[i] as i64)),
+            Kind::ReadFd(i) => {
+                let ours = self.is_our_pipe(pid, args[i] as i64);
+                return (if ours { Wait::Sure } else { Wait::No }, Seen::Busy);
+            }
             Kind::Epoll(_) => self.epoll_watches_pipe(pid, args[0] as i64),
             Kind::Poll(_) => self.poll_watches_pipe(pid, args[0], args[1]),
             Kind::Select(_) => self.select_watches_pipe(pid, args[0], args[1]),
         };
-        match (watched, kind.waits_forever(&args)) {
+        let wait = match (watched, kind.waits_forever(&args)) {
             (false, _) => Wait::No,
             (true, true) => Wait::Sure,
             (true, false) => Wait::Maybe,
-        }
+        };
+        (wait, Seen::Busy)
     }
 
     fn is_our_pipe(&self, pid: i32, fd: i64) -> bool {
@@ -231,91 +314,11 @@ impl StdinWatch {
     }
 }
 
-fn sure_if(yes: bool) -> Wait {
-    if yes {
-        Wait::Sure
-    } else {
-        Wait::No
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A real reader: `sh -c 'read x'` with our pipe as stdin is found; a sleeping shell
-    /// with the same stdin is not.
-    #[test]
-    fn finds_a_blocked_reader_and_ignores_a_sleeper() {
-        use std::os::fd::AsRawFd;
-        use std::process::{Command, Stdio};
-        let watch_for = |script: &str| -> Wait {
-            let mut fds = [0; 2];
-            // SAFETY: pipe2 writes two descriptors into the array.
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-            // SAFETY: the descriptors were just created and are owned here.
-            let (read, write) = unsafe {
-                use std::os::fd::FromRawFd;
-                (
-                    std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-                    std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-                )
-            };
-            let meta = std::fs::metadata(format!("/proc/self/fd/{}", write.as_raw_fd()))
-                .expect("stat pipe");
-            let mut child = {
-                use std::os::unix::process::CommandExt;
-                Command::new("/bin/sh")
-                    .args(["-c", script])
-                    .stdin(Stdio::from(read))
-                    .stdout(Stdio::null())
-                    .process_group(0)
-                    .spawn()
-                    .expect("spawn sh")
-            };
-            let mut watch = StdinWatch::new(child.id() as i32, meta.dev(), meta.ino());
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            let mut found = Wait::No;
-            while std::time::Instant::now() < deadline && found != Wait::Sure {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                found = watch.reader_blocked();
-            }
-            drop(write);
-            // SAFETY: signalling the process group we just created.
-            unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
-            found
-        };
-        assert_eq!(watch_for("read x"), Wait::Sure);
-        assert_eq!(watch_for("sleep 0.01; cat >/dev/null"), Wait::Sure);
-        assert_eq!(watch_for("x=$(sleep 3)"), Wait::No);
-        if std::path::Path::new("/bin/bash").exists() {
-            assert_eq!(watch_for("exec /bin/bash -c 'read -t 5 x'"), Wait::Maybe);
-        }
-    }
-}
-
-#[cfg(test)]
-mod cost {
-    use super::*;
-
-    /// Prints what one look costs for a given pid (KRUNNER_WATCH_PID). Run with
-    /// `KRUNNER_WATCH_PID=<pid> cargo test -p krunner --release --lib stdin_watch::cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "measurement"]
-    fn cost_of_one_look() {
-        let Some(pid) = std::env::var("KRUNNER_WATCH_PID")
-            .ok()
-            .and_then(|p| p.parse().ok())
-        else {
-            return;
-        };
-        let mut w = StdinWatch::new(pid, 0, 0);
-        let n = 2000;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            w.reader_blocked();
-        }
-        println!("one look at {pid}: {:?}", t.elapsed() / n);
+/// Whether a thread stays among those examined at every look.
+fn keeps_hot(pid: i32, tid: i32, seen: Seen) -> bool {
+    match seen {
+        Seen::Gone => false,
+        Seen::Busy => true,
+        Seen::Asleep => tid == pid,
     }
 }

@@ -5,9 +5,16 @@
 //! their pipes to the plugin: a watcher thread turns stdout, stderr and the exit into events the
 //! plugin reads with `next_event`. They are not interrupted with the task (the plugin decides),
 //! and they are terminated when the host shuts down.
+//!
+//! Both directions are bounded. At most [`EVENTS_WAITING`] output events wait for the plugin;
+//! then the watcher waits, and so does an interpreter that keeps writing. A write to the
+//! interpreter's stdin waits for room in the pipe as long as the interpreter lives, but never
+//! holds up [`Process::terminate`]: a write in progress gives up within [`WRITE_RECHECK_MS`].
 
-use std::io::Write;
+use std::io;
+use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,14 +24,23 @@ use krunner_plugin_api::abi::Process;
 use krunner_plugin_api::{ErrorCode, EventKind, PluginError, ProcessEvent};
 
 use crate::process::{self, exit, Group, Groups, Output, Spawn, Started, Stream};
+use crate::sys;
 
 /// How long an interpreter may take to leave after SIGTERM before it gets SIGKILL.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
+
+/// Output events (each at most one pipe read, 1 MiB) waiting for the plugin to take them.
+const EVENTS_WAITING: usize = 16;
+
+/// How often a write waiting for room in the pipe checks whether to give up.
+const WRITE_RECHECK_MS: i32 = 50;
 
 /// A running interpreter (the ABI's `Process`).
 pub(crate) struct Interpreter {
     group: Arc<Group>,
     stdin: Mutex<Option<ChildStdin>>,
+    /// Set when the interpreter is being terminated: writes give up.
+    closing: AtomicBool,
     events: Receiver<ProcessEvent>,
     exit: Mutex<Option<i32>>,
     groups: Arc<Groups>,
@@ -48,7 +64,10 @@ impl Interpreter {
             stderr,
         } = process::start(spawn, Stdio::piped(), Output::Piped)?;
         groups.add_interpreter(&group);
-        let (tx, rx) = crossbeam_channel::unbounded();
+        if let Some(pipe) = &stdin {
+            sys::set_nonblocking(pipe.as_raw_fd());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(EVENTS_WAITING);
         let watched = Arc::clone(&group);
         let registry = Arc::clone(&groups);
         let watcher = std::thread::Builder::new()
@@ -64,6 +83,7 @@ impl Interpreter {
         Ok(Self {
             group,
             stdin: Mutex::new(stdin),
+            closing: AtomicBool::new(false),
             events: rx,
             exit: Mutex::new(None),
             groups,
@@ -78,6 +98,29 @@ impl Interpreter {
         if ev.kind == EventKind::EXIT {
             *self.exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(ev.code);
         }
+    }
+
+    /// Writes all of `data` to the (non-blocking) stdin pipe, waiting for room while the
+    /// interpreter runs and nobody terminates it.
+    fn write_all(&self, pipe: &ChildStdin, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.closing.load(Ordering::SeqCst) || self.group.exited() {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the interpreter has stopped",
+                ));
+            }
+            match sys::write(pipe.as_raw_fd(), data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fds = [sys::poll_fd(pipe.as_raw_fd(), libc::POLLOUT)];
+                    let _ = sys::poll(&mut fds, WRITE_RECHECK_MS);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -107,12 +150,11 @@ fn watch(
 
 impl Process for Interpreter {
     fn write(&self, data: RSlice<'_, u8>) -> RResult<(), PluginError> {
-        let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(pipe) = stdin.as_mut() else {
+        let stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(pipe) = stdin.as_ref() else {
             return RResult::RErr(PluginError::new(ErrorCode::IO, "stdin is closed"));
         };
-        pipe.write_all(data.as_slice())
-            .and_then(|()| pipe.flush())
+        self.write_all(pipe, data.as_slice())
             .map_err(PluginError::from)
             .into()
     }
@@ -148,7 +190,9 @@ impl Process for Interpreter {
     }
 
     fn terminate(&self) {
-        // Closing stdin lets a well-behaved REPL leave on its own.
+        // A write waiting for room gives up (and lets go of stdin) within WRITE_RECHECK_MS;
+        // closing stdin then lets a well-behaved REPL leave on its own.
+        self.closing.store(true, Ordering::SeqCst);
         drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
         process::terminate(
             std::slice::from_ref(&self.group),
@@ -162,5 +206,103 @@ impl Process for Interpreter {
 impl Drop for Interpreter {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn sh(line: &str) -> Spawn {
+        Spawn {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), line.into()],
+            env: std::env::vars().collect(),
+            ..Spawn::default()
+        }
+    }
+
+    /// A write blocked on a full pipe (the interpreter does not read) holds the stdin lock;
+    /// terminating the interpreter must still go through at once.
+    #[test]
+    fn terminate_is_not_held_up_by_a_blocked_write() {
+        let interpreter =
+            Arc::new(Interpreter::start(&sh("exec sleep 30"), Arc::default()).expect("start"));
+        let fd = interpreter
+            .stdin
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(AsRawFd::as_raw_fd)
+            .expect("stdin");
+        let writer = {
+            let interpreter = Arc::clone(&interpreter);
+            std::thread::spawn(move || {
+                let big = vec![b'x'; 4 << 20];
+                interpreter.write(RSlice::from_slice(&big)).into_result()
+            })
+        };
+        // Wait until the writer holds the lock with the pipe full.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while interpreter.stdin.try_lock().is_ok() || sys::unread_bytes(fd) < 4096 {
+            assert!(Instant::now() < deadline, "the write never filled the pipe");
+            std::thread::yield_now();
+        }
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let begun = Instant::now();
+        {
+            let interpreter = Arc::clone(&interpreter);
+            std::thread::spawn(move || {
+                interpreter.terminate();
+                let _ = done_tx.send(());
+            });
+        }
+        let finished = done_rx.recv_timeout(Duration::from_secs(10));
+        if finished.is_err() {
+            process::kill(&interpreter.group);
+        }
+        assert!(finished.is_ok(), "terminate() waited for the blocked write");
+        assert!(
+            begun.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            begun.elapsed()
+        );
+        assert!(writer.join().expect("join").is_err(), "the write gave up");
+    }
+
+    /// Once the interpreter's leader has exited and been reaped, its group id may be reused:
+    /// neither `signal` nor `terminate` may send anything to it. A process the interpreter
+    /// left behind in the same group shows whether they did.
+    #[test]
+    fn a_reaped_interpreter_is_never_signalled() {
+        let interpreter =
+            Interpreter::start(&sh("sleep 30 >/dev/null 2>&1 & echo $!"), Arc::default())
+                .expect("start");
+        let mut out = Vec::new();
+        loop {
+            let ev = interpreter.next_event(10_000).into_result().expect("event");
+            match ev.kind {
+                EventKind::STDOUT => out.extend_from_slice(ev.data.as_slice()),
+                EventKind::EXIT => break,
+                EventKind::TIMEOUT => panic!("the interpreter did not exit"),
+                _ => {}
+            }
+        }
+        let left_behind: i32 = String::from_utf8_lossy(&out).trim().parse().expect("pid");
+        // Running or asleep, not a zombie (a container's init may not reap it at once).
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{left_behind}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|s| !s.contains(" Z ")))
+        };
+        assert!(alive());
+        let _ = interpreter.signal(libc::SIGKILL);
+        interpreter.terminate();
+        // A signal would have been delivered by now; give a busy machine a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        let survived = alive();
+        let _ = sys::killpg(interpreter.group.pid(), libc::SIGKILL);
+        assert!(survived, "a signal reached the reaped interpreter's group");
     }
 }

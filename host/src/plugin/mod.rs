@@ -4,7 +4,8 @@
 //! - [`preflight`]: checks a file before the dynamic loader sees it.
 //! - [`load`] and [`version`]: `dlopen`, the plugin-api version policy and the plugin's
 //!   self-description; [`error`]: every way that fails.
-//! - [`slot`]: the one live runner ([`RunnerSlot`]), replaced after a panic.
+//! - [`slot`]: the one live runner ([`RunnerSlot`]), replaced after a panic; [`lane`]: the
+//!   threads its interrupts and events are handed to, so a hung method cannot pile them up.
 //! - [`callbacks`]: the host side of the ABI (what a plugin may ask of the host).
 //! - [`interpreter`]: the long-lived processes plugins start through `Host::spawn`.
 //! - [`probe`]: loading a file in a throwaway child process, for the `plugins` commands.
@@ -12,6 +13,7 @@
 mod callbacks;
 mod error;
 mod interpreter;
+mod lane;
 mod load;
 mod preflight;
 pub(crate) mod probe;

@@ -5,14 +5,19 @@
 //! error) the host creates a fresh runner for the next task. When the plugin could not be
 //! loaded at all, the slot stays empty and every task is answered with the reason
 //! (docs/protocol.md §4.6).
+//!
+//! Interrupts and the agent's events reach the runner through [`Lane`]s: the dispatcher never
+//! waits for them, and a runner whose `interrupt` or `on_event` hangs holds one thread each,
+//! not one per call.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use krunner_plugin_api::{capability, ErrorCode, PluginError, PluginInfo, RunnerBox, RunnerConfig};
 use thiserror::Error;
 
 use super::callbacks::Callbacks;
 use super::error::LoadError;
+use super::lane::Lane;
 use super::load::Plugin;
 use crate::context::Context;
 use crate::logging::WIRE;
@@ -60,12 +65,23 @@ fn create(
         })
 }
 
+/// Events waiting for a runner that has not returned from the previous one; later ones are
+/// dropped.
+const EVENTS_WAITING: usize = 16;
+
+/// An agent event on its way to a runner (as JSON).
+type EventCall = (Arc<RunnerBox>, String);
+
 /// The plugin and its current runner.
 pub(crate) struct RunnerSlot {
     plugin: Result<Plugin, Unavailable>,
     config: RunnerConfig,
     context: Arc<Context>,
     current: RwLock<Result<Arc<RunnerBox>, Unavailable>>,
+    /// Where interrupts are handed to the runner (started on first use; `None` if it could not).
+    interrupts: OnceLock<Option<Lane<Arc<RunnerBox>>>>,
+    /// Where agent events are handed to the runner.
+    events: OnceLock<Option<Lane<EventCall>>>,
 }
 
 impl RunnerSlot {
@@ -85,6 +101,8 @@ impl RunnerSlot {
             config,
             context,
             current: RwLock::new(first),
+            interrupts: OnceLock::new(),
+            events: OnceLock::new(),
         }
     }
 
@@ -184,17 +202,39 @@ impl RunnerSlot {
         }
     }
 
-    /// Forwards an interrupt to the runner.
+    /// Forwards an interrupt to the runner, without waiting for it. While the runner is still
+    /// busy with an earlier interrupt, one more waits; further ones are merged into it.
     pub(crate) fn interrupt(&self) {
-        if let Ok(r) = self.get() {
-            r.interrupt();
+        let Ok(runner) = self.get() else {
+            return;
+        };
+        let lane = self
+            .interrupts
+            .get_or_init(|| start_lane("runner-interrupt", 1, |r: Arc<RunnerBox>| r.interrupt()));
+        if lane.as_ref().is_some_and(|lane| !lane.offer(runner)) {
+            tracing::debug!("the runner is still handling an interrupt; merged this one into it");
         }
     }
 
-    /// Passes an agent `event` to the runner (plugins built against 1.0 ignore it).
+    /// Passes an agent `event` to the runner (plugins built against 1.0 ignore it), without
+    /// waiting for it. Events wait in order while the runner handles an earlier one; beyond
+    /// [`EVENTS_WAITING`] they are dropped.
     pub(crate) fn on_event(&self, event: &serde_json::Value) {
-        if let Ok(r) = self.get() {
-            r.on_event(event.to_string().as_str().into());
+        let Ok(runner) = self.get() else {
+            return;
+        };
+        let lane = self.events.get_or_init(|| {
+            start_lane("runner-events", EVENTS_WAITING, |(r, json): EventCall| {
+                r.on_event(json.as_str().into())
+            })
+        });
+        if lane
+            .as_ref()
+            .is_some_and(|lane| !lane.offer((runner, event.to_string())))
+        {
+            tracing::warn!(
+                "the runner has not taken the last {EVENTS_WAITING} events; dropped this one: {event}"
+            );
         }
     }
 
@@ -204,4 +244,16 @@ impl RunnerSlot {
             r.shutdown();
         }
     }
+}
+
+/// Starts a lane for runner calls; logs and gives `None` when its thread cannot start (the
+/// calls are then dropped).
+fn start_lane<T: Send + 'static>(
+    name: &str,
+    capacity: usize,
+    call: impl FnMut(T) + Send + 'static,
+) -> Option<Lane<T>> {
+    Lane::start(name, capacity, call)
+        .inspect_err(|e| tracing::error!("cannot start the {name} thread: {e}"))
+        .ok()
 }

@@ -89,7 +89,7 @@ impl Dispatcher {
             Op::Code(c) => tasks.submit(Task::Code(c)),
             Op::Input(text) => self.context.input.push(text),
             Op::Complete(json) => {
-                let _ = complete.send(Some(json));
+                let _ = complete.send(completion::Request::new(Some(json)));
             }
             Op::Interrupt => self.interrupt(),
             Op::Status => self.outbox.send(Msg::Status {
@@ -107,7 +107,7 @@ impl Dispatcher {
     fn answer_malformed(&self, reply: Msg, complete: &mpsc::UnboundedSender<completion::Request>) {
         match reply {
             Msg::Completion(_) => {
-                let _ = complete.send(None);
+                let _ = complete.send(completion::Request::new(None));
             }
             reply @ Msg::ServiceResult(_) => self.services.answer_start_service(reply),
             reply @ Msg::ModelServiceResult(_) => self.services.answer_start_model_service(reply),
@@ -120,8 +120,7 @@ impl Dispatcher {
         let signalled = self.context.interrupt();
         tracing::debug!("interrupt: signalled {signalled} process group(s)");
         if self.context.phase() != Phase::Idle {
-            let runner = Arc::clone(&self.runner);
-            tokio::task::spawn_blocking(move || runner.interrupt());
+            self.runner.interrupt();
         }
     }
 
@@ -131,7 +130,6 @@ impl Dispatcher {
         } else {
             tracing::info!("agent-notified event: {event}");
         }
-        let runner = Arc::clone(&self.runner);
-        tokio::task::spawn_blocking(move || runner.on_event(&event));
+        self.runner.on_event(&event);
     }
 }

@@ -31,9 +31,29 @@ function writeAll(buf) {
   }
 }
 
+// The host takes a record of more than 64 MiB for a corrupt stream (MAX_RECORD in
+// plugins/common/repl/src/records.rs): output goes in pieces of at most 1 MiB, and larger rich
+// output is refused here.
+const MAX_RECORD = 64 * 1024 * 1024;
+const PIECE = 1024 * 1024;
+
+function frame(kind, body) {
+  return Buffer.concat([Buffer.from(`${kind} ${body.length}\n`, 'ascii'), body]);
+}
+
 function send(kind, data) {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(String(data), 'utf8');
-  writeAll(Buffer.concat([Buffer.from(`${kind} ${body.length}\n`, 'ascii'), body]));
+  if (kind === 'out' || kind === 'err') {
+    let off = 0;
+    do {
+      writeAll(frame(kind, body.subarray(off, off + PIECE)));
+      off += PIECE;
+    } while (off < body.length);
+  } else if (body.length > MAX_RECORD) {
+    writeAll(frame('err', Buffer.from(`krunner: a ${body.length}-byte ${kind} record is over the 64 MiB limit; not shown\n`)));
+  } else {
+    writeAll(frame(kind, body));
+  }
 }
 
 function toBuffer(chunk, encoding) {
@@ -112,9 +132,15 @@ for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
 // Input: the plugin asks the user and answers with an "input" command.
 const pendingInputs = [];
 function ask(prompt, isPassword) {
+  let text = String(prompt === undefined ? '' : prompt);
+  if (text.length > PIECE) {
+    // Too long for a record: shown as output, like every prompt.
+    send('out', text);
+    text = '';
+  }
   return new Promise((resolve) => {
     pendingInputs.push(resolve);
-    send('input', JSON.stringify({ prompt: String(prompt === undefined ? '' : prompt), password: isPassword }));
+    send('input', JSON.stringify({ prompt: text, password: isPassword }));
   });
 }
 globalThis.input = (prompt) => ask(prompt, false);

@@ -31,12 +31,32 @@ def _defer(signum, frame):
     _deferred.append(signum)
 
 
+# The host takes a record of more than 64 MiB for a corrupt stream (MAX_RECORD in
+# plugins/common/repl/src/records.rs): output goes in pieces of at most 1 MiB, and larger rich
+# output is refused here.
+_MAX_RECORD = 64 << 20
+_PIECE = 1 << 20
+
+
+def _frames(kind, data):
+    if kind in ("out", "err"):
+        pieces = [data[i:i + _PIECE] for i in range(0, len(data), _PIECE)] or [b""]
+    elif len(data) > _MAX_RECORD:
+        pieces = [b"krunner: a %d-byte %s record is over the 64 MiB limit; not shown\n"
+                  % (len(data), kind.encode("ascii"))]
+        kind = "err"
+    else:
+        pieces = [data]
+    return b"".join(b"%s %d\n" % (kind.encode("ascii"), len(p)) + p for p in pieces)
+
+
 def send(kind, data):
-    """Writes one record. In the main thread, an interrupt that arrives meanwhile is raised
-    only after the record is complete, so the stream never holds half a record."""
+    """Writes one record (user output: as many as it takes). In the main thread, an interrupt
+    that arrives meanwhile is raised only after the record is complete, so the stream never
+    holds half a record."""
     if isinstance(data, str):
         data = data.encode("utf-8", "replace")
-    frame = b"%s %d\n" % (kind.encode("ascii"), len(data)) + data
+    frame = _frames(kind, data)
     in_main = threading.current_thread() is _MAIN
     previous = signal.getsignal(signal.SIGINT) if in_main else None
     try:
@@ -310,9 +330,14 @@ _CANCEL = object()
 
 
 def _ask(prompt, password):
+    prompt = str(prompt)
+    if len(prompt) > _PIECE:
+        # Too long for a record: shown as output, like every prompt.
+        _stdout.write(prompt)
+        prompt = ""
     _flush_streams()
     try:
-        send("input", json.dumps({"prompt": str(prompt), "password": bool(password)}))
+        send("input", json.dumps({"prompt": prompt, "password": bool(password)}))
     except KeyboardInterrupt:
         # Interrupted while the request was being written: it is out, and the plugin will
         # answer it or cancel it; wait for that.

@@ -485,16 +485,8 @@ fn measure_latency(name: &str, pause_ms: u32) {
     );
 }
 
-/// CPU seconds (user + system) used so far by process `pid`.
-fn cpu_seconds(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
+/// A program that starts 4000 threads that wait on a lock, then sleeps for 20 s.
+const THOUSANDS_OF_THREADS: &str = "import threading, time\nnever = threading.Event()\nfor _ in range(4000):\n    threading.Thread(target=never.wait, daemon=True).start()\nprint('started', flush=True)\ntime.sleep(20)\n";
 
 #[test]
 #[ignore = "measurement; run explicitly"]
@@ -502,9 +494,9 @@ fn measure_detection_cpu() {
     {
         let r = Runner::start("app");
         std::thread::sleep(Duration::from_secs(2));
-        let before = cpu_seconds(r.pid());
+        let before = krunner_tests::cpu_seconds(r.pid());
         std::thread::sleep(Duration::from_secs(10));
-        let used = cpu_seconds(r.pid()) - before;
+        let used = krunner_tests::cpu_seconds(r.pid()) - before;
         println!(
             "idle (no task): runner CPU {:.2}% of one core over 10 s",
             used * 10.0
@@ -520,6 +512,13 @@ fn measure_detection_cpu() {
             vec![],
         ),
     ];
+    if have("python3", "measure_detection_cpu (4000 threads)") {
+        cases.push((
+            "python: 4000 idle threads",
+            "python3 threads.py".into(),
+            vec![("threads.py", THOUSANDS_OF_THREADS)],
+        ));
+    }
     let java_src = "public class Main { public static void main(String[] a) throws Exception { Thread.sleep(20000); } }\n";
     if have("java", "measure_detection_cpu (java)") {
         cases.push((
@@ -533,10 +532,10 @@ fn measure_detection_cpu() {
         r.send("exec", &cmd);
         // Let the program start (the JVM compiles the source first).
         std::thread::sleep(Duration::from_secs(5));
-        let before = cpu_seconds(r.pid());
+        let before = krunner_tests::cpu_seconds(r.pid());
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs(10));
-        let used = cpu_seconds(r.pid()) - before;
+        let used = krunner_tests::cpu_seconds(r.pid()) - before;
         let share = used / t0.elapsed().as_secs_f64() * 100.0;
         println!("{name}: runner CPU {:.2}% of one core over 10 s", share);
         r.send("interrupt", "");

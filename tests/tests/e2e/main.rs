@@ -8,6 +8,7 @@ mod ecosystem;
 mod input;
 mod languages;
 mod lifecycle;
+mod misbehaving;
 mod nodejs_repl;
 mod plugins;
 mod processes;

@@ -7,6 +7,7 @@
 //! waits is told at once, so no query ever hangs on a dead interpreter.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -244,14 +245,36 @@ struct Reader {
 }
 
 impl Reader {
+    /// Reads events until the interpreter exits, then tells whoever waits. A panic in here
+    /// (a bug) ends the interpreter the same way, so no query is left waiting for a reader
+    /// that is gone.
     fn run(mut self, died: &Sender<String>) {
+        let status = match catch_unwind(AssertUnwindSafe(|| self.read_events())) {
+            Ok(status) => status,
+            Err(_) => {
+                self.host
+                    .error("the interpreter's reader failed; restarting the interpreter");
+                self.process.terminate();
+                -1
+            }
+        };
+        self.finish(status, died);
+    }
+
+    /// Handles events until the exit; returns the exit status.
+    fn read_events(&mut self) -> i32 {
+        let mut corrupt = false;
         loop {
             match self.process.next_event(None) {
+                // After a corrupt record nothing in the stream can be trusted: skip the rest
+                // until the interpreter has gone.
+                Ok(Event::Stdout(_)) if corrupt => {}
                 Ok(Event::Stdout(data)) => {
-                    if let Err(corrupt) = self.handle(&data) {
+                    if let Err(why) = self.handle(&data) {
+                        corrupt = true;
                         self.host.error(&format!(
                             "the interpreter sent unexpected output ({}); restarting it",
-                            corrupt.0
+                            why.0
                         ));
                         self.process.terminate();
                     }
@@ -266,14 +289,8 @@ impl Reader {
                     }
                 }
                 Ok(Event::Timeout) => continue,
-                Ok(Event::Exit(status)) => {
-                    self.finish(status, died);
-                    return;
-                }
-                Err(_) => {
-                    self.finish(-1, died);
-                    return;
-                }
+                Ok(Event::Exit(status)) => return status,
+                Err(_) => return -1,
             }
         }
     }

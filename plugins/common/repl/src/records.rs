@@ -1,6 +1,12 @@
 //! The interpreter driver's output framing: `KIND LEN\n` followed by `LEN` bytes, so user output of
 //! any bytes and structured records (media, input requests, completion, done) share one pipe
 //! without escaping.
+//!
+//! The stream comes from a process that runs user code, which can write anything to it. So the
+//! parser trusts nothing: a header is at most [`MAX_HEADER`] bytes and names a known kind, and
+//! a body is at most [`MAX_RECORD`] bytes (the drivers split user output into smaller records),
+//! so it never buffers more than one record and no length can overflow. Anything else is
+//! [`Corrupt`]; the caller then restarts the interpreter.
 
 use serde::Deserialize;
 
@@ -42,6 +48,25 @@ pub enum Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corrupt(pub String);
 
+/// The largest record body accepted (64 MiB). Drivers send user output in pieces of at most
+/// 1 MiB and refuse larger rich output themselves, so only a corrupt stream reaches it.
+pub const MAX_RECORD: usize = 64 << 20;
+
+/// The longest record header (`KIND LEN\n`, without the newline).
+pub const MAX_HEADER: usize = 32;
+
+/// The record kinds a driver sends.
+const KINDS: [&str; 8] = [
+    "out",
+    "err",
+    "media",
+    "html",
+    "input",
+    "done",
+    "completion",
+    "ready",
+];
+
 /// The driver's first record. Anything before it (a wrapper script's banner, a site hook's
 /// print) is startup noise, passed on as output.
 const READY: &[u8] = b"ready 0\n";
@@ -51,6 +76,8 @@ const READY: &[u8] = b"ready 0\n";
 pub struct Parser {
     buf: Vec<u8>,
     started: bool,
+    /// Set by the first corrupt record: nothing after it can be trusted or is kept.
+    broken: bool,
 }
 
 #[derive(Deserialize)]
@@ -76,9 +103,22 @@ struct CompletionBody {
 }
 
 impl Parser {
-    /// Adds bytes; returns the complete records they finish.
+    /// Adds bytes; returns the complete records they finish, or why the stream is corrupt
+    /// (from then on, every call fails).
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Record>, Corrupt> {
+        if self.broken {
+            return Err(Corrupt("the stream was corrupt before".into()));
+        }
         self.buf.extend_from_slice(data);
+        let records = self.records();
+        if records.is_err() {
+            self.broken = true;
+            self.buf = Vec::new();
+        }
+        records
+    }
+
+    fn records(&mut self) -> Result<Vec<Record>, Corrupt> {
         let mut out = Vec::new();
         if !self.started {
             match self.buf.windows(READY.len()).position(|w| w == READY) {
@@ -101,33 +141,47 @@ impl Parser {
             }
         }
         let mut start = 0;
-        loop {
-            let rest = &self.buf[start..];
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                if rest.len() > 64 {
-                    return Err(Corrupt(format!(
-                        "no record header in {:?}",
-                        String::from_utf8_lossy(&rest[..64])
-                    )));
-                }
-                break;
-            };
-            let header = std::str::from_utf8(&rest[..nl])
-                .map_err(|_| Corrupt("record header is not text".into()))?;
-            let (kind, len) = header
-                .split_once(' ')
-                .and_then(|(k, n)| Some((k, n.parse::<usize>().ok()?)))
-                .ok_or_else(|| Corrupt(format!("bad record header {header:?}")))?;
-            if rest.len() < nl + 1 + len {
-                break;
-            }
-            let body = rest[nl + 1..nl + 1 + len].to_vec();
-            out.push(decode(kind, body)?);
-            start += nl + 1 + len;
+        while let Some((kind, body)) = next_record(&self.buf[start..])? {
+            let end = body.end;
+            out.push(decode(
+                kind,
+                self.buf[start + body.start..start + end].to_vec(),
+            )?);
+            start += end;
         }
         self.buf.drain(..start);
         Ok(out)
     }
+}
+
+/// The kind and the body's range of the complete record at the start of `rest`; `None` when
+/// it is not complete yet.
+fn next_record(rest: &[u8]) -> Result<Option<(&'static str, std::ops::Range<usize>)>, Corrupt> {
+    let Some(nl) = rest.iter().take(MAX_HEADER + 1).position(|&b| b == b'\n') else {
+        if rest.len() > MAX_HEADER {
+            return Err(Corrupt(format!(
+                "no record header in {:?}",
+                String::from_utf8_lossy(&rest[..MAX_HEADER])
+            )));
+        }
+        return Ok(None);
+    };
+    let header = std::str::from_utf8(&rest[..nl])
+        .map_err(|_| Corrupt("record header is not text".into()))?;
+    let (kind, len) = header
+        .split_once(' ')
+        .and_then(|(k, n)| Some((k, n.parse::<usize>().ok()?)))
+        .ok_or_else(|| Corrupt(format!("bad record header {header:?}")))?;
+    let Some(kind) = KINDS.iter().copied().find(|k| *k == kind) else {
+        return Err(Corrupt(format!("unknown record kind {kind:?}")));
+    };
+    if len > MAX_RECORD {
+        return Err(Corrupt(format!(
+            "a {kind} record of {len} bytes (the limit is {MAX_RECORD})"
+        )));
+    }
+    let body = nl + 1..nl + 1 + len;
+    Ok((rest.len() >= body.end).then_some((kind, body)))
 }
 
 fn decode(kind: &str, body: Vec<u8>) -> Result<Record, Corrupt> {
@@ -209,5 +263,33 @@ mod tests {
     fn garbage_is_reported() {
         assert!(Parser::default().feed(b"ready 0\nnonsense\n").is_err());
         assert!(Parser::default().feed(b"ready 0\nzzz 1\nx").is_err());
+    }
+
+    /// Lengths that would overflow or exceed the limit, unknown kinds and endless headers are
+    /// refused as soon as their header is read, never waited for or panicked on.
+    #[test]
+    fn hostile_headers_are_refused_at_once() {
+        let hostile: [&[u8]; 7] = [
+            b"out 18446744073709551615\n",
+            b"out 18446744073709551616\n",
+            b"media 67108865\n",
+            b"out -1\n",
+            b"zzz 1\n",
+            b"out 00000000000000000000000000000000001\n",
+            b"outoutoutoutoutoutoutoutoutoutoutoutout",
+        ];
+        for header in hostile {
+            let mut p = Parser::default();
+            p.feed(b"ready 0\n").expect("ready");
+            assert!(
+                p.feed(header).is_err(),
+                "{:?} was accepted",
+                String::from_utf8_lossy(header)
+            );
+        }
+        // The limit itself is fine: the parser waits for the body.
+        let mut p = Parser::default();
+        p.feed(b"ready 0\n").expect("ready");
+        assert_eq!(p.feed(format!("out {MAX_RECORD}\n").as_bytes()), Ok(vec![]));
     }
 }
