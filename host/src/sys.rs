@@ -278,3 +278,23 @@ pub(crate) fn on_sigint(handler: extern "C" fn(libc::c_int)) {
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
     }
 }
+
+/// Makes the child `command` starts receive SIGTERM when the thread that started it exits
+/// (`PR_SET_PDEATHSIG`), so a helper process never outlives the tool that started it.
+pub(crate) fn terminate_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl, which
+    // is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            Ok(())
+        });
+    }
+}

@@ -21,6 +21,7 @@ use crate::cli::RunArgs;
 use crate::input::EOF_MARK;
 use crate::plugin::SearchPath;
 use crate::process::exit;
+use crate::sys;
 
 /// How to start a private runner.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +71,8 @@ pub(super) fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0);
+        // It ends with us, even when we are killed.
+        sys::terminate_with_parent(&mut cmd);
         if let Some(cwd) = &args.cwd {
             cmd.current_dir(cwd);
         }
