@@ -1,10 +1,14 @@
-//! Faults at the wire: an agent that stops reading, floods of ops, and messages over the size
-//! limit (README "Faults and limits", docs/protocol.md §1.4, §1.5, §5.11).
+//! Faults at the wire: an agent that stops reading, floods of ops, messages over the size
+//! limit, and clients of the user-input socket that no task asked for (README "Faults and
+//! limits", docs/protocol.md §1.4, §1.5, §5.6, §5.11).
 //!
 //! Memory is read from `/proc/<pid>/status` (`VmRSS`, `VmHWM`); the bounds are several times
 //! what the runner is expected to hold, and far below what it held without the limits.
 
 use std::fs::File;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -562,4 +566,130 @@ fn a_frame_over_the_hard_cap_drops_only_its_connection() {
     }
     let out = r.run("exec", "echo ok");
     assert_eq!(out.stdout_text(), "ok\n");
+}
+
+/// Row: a client of the user-input socket while no task runs is closed at once; it neither
+/// makes the agent ask for input nor takes the input of the next task.
+#[test]
+fn the_input_socket_serves_only_running_tasks() {
+    let r = Runner::start("app");
+    let path = r.config.path().join("user-input.sock");
+    let mut stray = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stray
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let read = stray.read_to_end(&mut got);
+    assert!(
+        matches!(read, Ok(0)),
+        "the stray connection was kept: {read:?}"
+    );
+    r.send("exec", "read x; echo got $x");
+    r.send("input", "hello");
+    let out = r.until_finished(Duration::from_secs(20));
+    assert_eq!(out.stdout_text(), "got hello\n");
+    assert!(
+        r.recv(Duration::from_millis(300)).is_none(),
+        "an unsolicited message followed"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: needs root to act as two users");
+    }
+    root
+}
+
+/// A world-writable sticky directory like `/tmp`.
+fn sticky_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
+
+/// Whether uid 65534 can connect to the unix socket at `path`.
+fn nobody_can_connect(path: &Path) -> bool {
+    let script = format!(
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?})",
+        path.display().to_string()
+    );
+    Command::new("python3")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Suspicion: another user can use the socket. Even when the runner starts with umask 0, its
+/// socket is its user's alone.
+#[test]
+fn the_input_socket_is_private_whatever_the_umask() {
+    if !is_root() || !krunner_tests::require("python3", krunner_tests::python_has("socket")) {
+        return;
+    }
+    let dir = sticky_dir();
+    let path = dir.path().join("bai-user-input.sock");
+    let socket = path.display().to_string();
+    let mut r = Bare::start_with("app", &["--input-socket", &socket], |cmd| {
+        // SAFETY: umask is async-signal-safe and cannot fail.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            })
+        };
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::symlink_metadata(&path).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode {mode:o}");
+    assert!(
+        !nobody_can_connect(&path),
+        "another user connected to the input socket"
+    );
+    r.terminate();
+    assert!(!path.exists());
+}
+
+/// Suspicion: another user can squat the path. Confirmed for a path another user created
+/// first in a sticky directory: the runner cannot take it over. It says so, naming the
+/// owner, and keeps serving.
+#[test]
+fn a_squatted_input_socket_is_reported_and_left_alone() {
+    if !is_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = sticky_dir();
+    let path = dir.path().join("bai-user-input.sock");
+    let squatter = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let r = Runner::start_with(
+        "app",
+        Options {
+            args: vec!["--input-socket".into(), path.display().to_string()],
+            user: Some((65534, 65534)),
+            ..Options::default()
+        },
+    );
+    r.status();
+    let log = r.log();
+    assert!(
+        log.contains("belongs to uid 0 and this runner (uid 65534) may not replace it"),
+        "{log}"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    let out = r.run("exec", "echo serving");
+    assert_eq!(out.stdout_text(), "serving\n");
+    drop(squatter);
 }
