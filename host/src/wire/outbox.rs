@@ -44,22 +44,29 @@ fn may_block() -> bool {
 
 /// The bytes of task output waiting for the socket thread.
 pub(super) struct LaneBytes {
-    used: Mutex<usize>,
+    state: Mutex<LaneState>,
     room: Condvar,
     limit: usize,
+}
+
+#[derive(Default)]
+struct LaneState {
+    used: usize,
+    /// Producers waiting for room (a release wakes them only when there are some).
+    waiting: usize,
 }
 
 impl LaneBytes {
     pub(super) fn new(limit: usize) -> Self {
         Self {
-            used: Mutex::new(0),
+            state: Mutex::default(),
             room: Condvar::new(),
             limit,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.used.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether `n` more bytes fit; a message larger than the whole budget fits an empty lane.
@@ -68,27 +75,31 @@ impl LaneBytes {
     }
 
     fn acquire(&self, n: usize) {
-        let mut used = self.lock();
-        while !self.fits(*used, n) {
-            used = self.room.wait(used).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        while !self.fits(state.used, n) {
+            state.waiting += 1;
+            state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
-        *used += n;
+        state.used += n;
     }
 
     fn try_acquire(&self, n: usize) -> bool {
-        let mut used = self.lock();
-        let fits = self.fits(*used, n);
+        let mut state = self.lock();
+        let fits = self.fits(state.used, n);
         if fits {
-            *used += n;
+            state.used += n;
         }
         fits
     }
 
     /// The socket thread took `n` bytes off the lane.
     pub(super) fn release(&self, n: usize) {
-        let mut used = self.lock();
-        *used = used.saturating_sub(n);
-        self.room.notify_all();
+        let mut state = self.lock();
+        state.used = state.used.saturating_sub(n);
+        if state.waiting > 0 {
+            self.room.notify_all();
+        }
     }
 }
 
@@ -119,12 +130,16 @@ impl Dropped {
 pub(crate) struct Outbox {
     pub(super) data: Sender<Encoded>,
     pub(super) ctrl: Sender<Encoded>,
+    /// The most replies that may wait (concurrent senders may overshoot it by a few).
+    reply_queue: usize,
     pub(super) bytes: Arc<LaneBytes>,
     pub(super) wakeup: Arc<EventFd>,
     pub(super) dropped: Arc<Dropped>,
 }
 
-/// The channels of a new outbound queue: the [`Outbox`] and the socket thread's ends.
+/// The channels of a new outbound queue: the [`Outbox`] and the socket thread's ends. The
+/// reply lane holds at most `reply_queue` messages; it grows only as far as it is used (an
+/// array that size would cost memory for nothing: replies never come near it).
 pub(super) fn channels(
     wakeup: Arc<EventFd>,
     reply_queue: usize,
@@ -134,10 +149,11 @@ pub(super) fn channels(
     crossbeam_channel::Receiver<Encoded>,
 ) {
     let (data, data_rx) = crossbeam_channel::bounded(DATA_QUEUE);
-    let (ctrl, ctrl_rx) = crossbeam_channel::bounded(reply_queue);
+    let (ctrl, ctrl_rx) = crossbeam_channel::unbounded();
     let outbox = Outbox {
         data,
         ctrl,
+        reply_queue,
         bytes: Arc::new(LaneBytes::new(DATA_BYTES)),
         wakeup,
         dropped: Arc::default(),
@@ -202,19 +218,18 @@ impl Outbox {
     }
 
     fn send_reply(&self, msg: Msg) -> bool {
-        let kind = msg.kind();
-        match self.ctrl.try_send(msg.encode()) {
-            Ok(()) => {
-                self.wakeup.notify();
-                true
-            }
-            Err(TrySendError::Full(frames)) => {
-                self.dropped.record(size(&frames));
-                tracing::error!(target: WIRE, "dropped a {kind} message: the reply queue is full");
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+        let frames = msg.encode();
+        if self.ctrl.len() >= self.reply_queue {
+            self.dropped.record(size(&frames));
+            let kind = String::from_utf8_lossy(&frames[0]);
+            tracing::error!(target: WIRE, "dropped a {kind} message: the reply queue is full");
+            return false;
         }
+        let sent = self.ctrl.send(frames).is_ok();
+        if sent {
+            self.wakeup.notify();
+        }
+        sent
     }
 
     /// What was dropped because the queue was full: (messages, bytes).
