@@ -352,7 +352,7 @@ fn a_flood_of_large_tasks_waits_in_the_agents_socket() {
 fn a_flood_of_large_inputs_is_bounded() {
     let r = Bare::start("app", &["--max-message-size", "16M"]);
     let agent = r.agent(None);
-    let (_ctx, push) = r.pusher(1000);
+    let (_ctx, push) = r.pusher(2);
     let text = "x".repeat(8 * MIB);
     for _ in 0..40 {
         push.send_multipart(["input", &text], 0).unwrap();
@@ -390,12 +390,14 @@ fn a_flood_of_large_inputs_is_bounded() {
     assert_eq!(out, "xxx\n");
 }
 
-/// Row: 600k `status` and 300k `complete` while the agent does not read: the runner stops
-/// taking requests once it owes a bounded number of replies, and owes every one of them.
+/// Row: hundreds of thousands of `status` and `complete` (600k and 30k here: completions are
+/// answered one at a time by the plugin, which only makes the test slow) while the agent does
+/// not read: the runner stops taking requests once it owes a bounded number of replies, and
+/// answers every one of them once the agent reads.
 #[test]
 fn a_flood_of_requests_nobody_reads_is_bounded_and_answered() {
     let r = Bare::start("app", &[]);
-    let agent = r.agent(Some(1));
+    let agent = r.agent(None);
     let rounds = 300_000;
     let progress = Arc::new(AtomicUsize::new(0));
     let sender = {
@@ -405,7 +407,9 @@ fn a_flood_of_requests_nobody_reads_is_bounded_and_answered() {
             for i in 0..rounds {
                 push.send_multipart(["status", ""], 0).unwrap();
                 push.send_multipart(["status", ""], 0).unwrap();
-                push.send_multipart(["complete", "{}"], 0).unwrap();
+                if i % 10 == 0 {
+                    push.send_multipart(["complete", "{}"], 0).unwrap();
+                }
                 progress.store(i + 1, Ordering::SeqCst);
             }
             push.set_linger(5000).unwrap();
@@ -416,12 +420,12 @@ fn a_flood_of_requests_nobody_reads_is_bounded_and_answered() {
     let rss_mib = memory_kib(r.pid(), "VmRSS") / 1024;
     eprintln!("measured: RSS {rss_mib} MiB with unread replies");
     assert!(
-        rss_mib < 40,
+        rss_mib < 25,
         "the runner holds {rss_mib} MiB of unread replies"
     );
     let (mut status, mut completion) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (status < 2 * rounds || completion < rounds) && Instant::now() < deadline {
+    while (status < 2 * rounds || completion < rounds / 10) && Instant::now() < deadline {
         match agent.recv(Duration::from_millis(500)).unwrap() {
             Some(m) if m.kind == "status" => status += 1,
             Some(m) if m.kind == "completion" => completion += 1,
@@ -431,13 +435,13 @@ fn a_flood_of_requests_nobody_reads_is_bounded_and_answered() {
     sender.join().unwrap();
     assert_eq!(
         (status, completion),
-        (2 * rounds, rounds),
+        (2 * rounds, rounds / 10),
         "log:\n{}",
         r.log()
     );
     let peak_mib = memory_kib(r.pid(), "VmHWM") / 1024;
     eprintln!("measured: peak RSS {peak_mib} MiB");
-    assert!(peak_mib < 40, "peak RSS {peak_mib} MiB");
+    assert!(peak_mib < 25, "peak RSS {peak_mib} MiB");
 }
 
 /// Row: one frame of 600 MiB. It is far over the hard cap (4 × the 64 MiB default), so ZeroMQ
@@ -447,9 +451,11 @@ fn a_frame_over_the_hard_cap_is_never_held() {
     let r = Bare::start("app", &[]);
     let agent = r.agent(None);
     let (ctx, push) = r.pusher(1);
-    let huge = vec![b'#'; 600 * MIB];
-    push.send_multipart([&b"exec"[..], &huge[..]], 0).unwrap();
-    drop(huge);
+    // Zeroed pages that are never written cost this process no memory, and the message
+    // takes the buffer without a copy.
+    let huge = zmq::Message::from(vec![0u8; 600 * MIB]);
+    push.send("exec", zmq::SNDMORE).unwrap();
+    push.send(huge, 0).unwrap();
     // The agent's other connection is served throughout.
     for _ in 0..20 {
         agent.send("status", b"").unwrap();
