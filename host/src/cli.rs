@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::wire::{self, Limits};
+
 /// The Backend.AI kernel runner: serves a language plugin over the agent's ZeroMQ protocol.
 #[derive(Debug, Parser)]
 #[command(
@@ -123,6 +125,11 @@ pub(crate) struct ServeArgs {
     /// Also serve the side channel on TCP 127.0.0.1:PORT (older images use 65000).
     #[arg(long, value_name = "PORT")]
     pub(crate) input_tcp_port: Option<u16>,
+
+    /// Ops larger than this are rejected with the reply they owe (bytes, or with K, M, G).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = wire::parse_size)]
+    pub(crate) max_message_size: usize,
+
     /// Directory of service-definition files (<name>.json), read when a service starts.
     #[arg(
         long,
@@ -157,6 +164,13 @@ impl ServeArgs {
     /// seconds).
     pub(crate) fn interrupt_grace_period(&self) -> Duration {
         Duration::try_from_secs_f64(self.interrupt_grace).unwrap_or(Duration::from_secs(5))
+    }
+
+    /// The limits `--max-message-size` sets.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_message: self.max_message_size,
+        }
     }
 
     /// `--service-timeout` as a duration (30 s when the value is not a usable number of
@@ -204,4 +218,21 @@ pub(crate) struct RunArgs {
     /// Show the runner's own logs.
     #[arg(long, short)]
     pub(crate) verbose: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_maximum_message_size() {
+        let cli = Cli::try_parse_from(["krunner", "c"]).expect("parses");
+        assert_eq!(cli.serve.limits().max_message, wire::DEFAULT_MAX_MESSAGE);
+        let cli =
+            Cli::try_parse_from(["krunner", "--max-message-size", "8MiB", "c"]).expect("parses");
+        assert_eq!(cli.serve.max_message_size, 8 << 20);
+        let err = Cli::try_parse_from(["krunner", "--max-message-size", "1k", "c"])
+            .expect_err("too small");
+        assert!(err.to_string().contains("less than the minimum"), "{err}");
+    }
 }

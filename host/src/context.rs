@@ -20,7 +20,7 @@ use crate::child_env::ChildEnv;
 use crate::input::{Cancelled, InputQueue, StdinFeed};
 use crate::messages;
 use crate::process::{self, exit, Feeder, Groups, Spawn, Stdin, Stream};
-use crate::wire::{Msg, Outbox};
+use crate::wire::{Limits, Msg, Outbox, QUEUED_INPUTS};
 
 /// Which kind of task is running (it decides details of the child environment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +63,12 @@ impl Context {
         outbox: Outbox,
         child_env: ChildEnv,
         interrupt_grace: Duration,
+        limits: &Limits,
     ) -> Self {
         Self {
             name,
             outbox,
-            input: InputQueue::default(),
+            input: InputQueue::bounded(QUEUED_INPUTS, limits.input_bytes()),
             groups: Arc::new(Groups::default()),
             child_env,
             interrupt_grace,

@@ -3,9 +3,13 @@
 //! docs/protocol.md §5.9.
 //!
 //! Forwarded lines go through the same [`Outbox`] as task output, so a warning logged during a
-//! task (such as "cannot find main.c") reaches the user before that task's `finished`.
+//! task (such as "cannot find main.c") reaches the user before that task's `finished`. Logging
+//! never waits for the agent: a line that does not fit the outbound queue is dropped from the
+//! console (it is still in the container log), and the drops are counted and logged when the
+//! queue takes lines again and at shutdown.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
@@ -20,6 +24,16 @@ use crate::wire::{on_socket_thread, Msg, Outbox};
 /// The tracing target for problems with the agent's requests (malformed frames, bad JSON):
 /// logged for the operator, never forwarded to the user's console.
 pub(crate) const WIRE: &str = "krunner::wire";
+
+/// Warnings not forwarded because the outbound queue was full: in total, and since the last
+/// report.
+static NOT_FORWARDED: AtomicU64 = AtomicU64::new(0);
+static UNREPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// How many warnings and errors could not be forwarded to the console so far.
+pub(crate) fn not_forwarded() -> u64 {
+    NOT_FORWARDED.load(Ordering::Relaxed)
+}
 
 struct Forward {
     outbox: Outbox,
@@ -72,7 +86,24 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
             "warning"
         };
         let line = format!("{}: {label}: {}\n", forward.prefix, visitor.text);
-        forward.outbox.send(Msg::Stderr(line.into_bytes()));
+        if !forward.outbox.try_send(Msg::Stderr(line.into_bytes())) {
+            NOT_FORWARDED.fetch_add(1, Ordering::Relaxed);
+            if UNREPORTED.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(
+                    target: WIRE,
+                    "the outbound queue is full (the agent is not reading): warnings are not \
+                     shown on the console until it has room; they are counted"
+                );
+            }
+            return;
+        }
+        let missed = UNREPORTED.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            tracing::warn!(
+                target: WIRE,
+                "{missed} warning(s) were not shown on the console: the outbound queue was full"
+            );
+        }
     }
 }
 

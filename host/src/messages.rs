@@ -67,6 +67,32 @@ pub(crate) fn interrupt_ignored(pgid: i32) -> String {
 pub(crate) const OUT_OF_MEMORY: &str =
     "out-of-memory detected: a process in this session was killed";
 
+/// A task op over the size limit (`--max-message-size`), which was not run; written to the
+/// task's stderr.
+pub(crate) fn op_too_large(runner_name: &str, op: &str, size: usize, limit: usize) -> String {
+    format!(
+        "{runner_name}: error: the {op} request ({}) is larger than this runner accepts ({}); \
+         it was not run\n",
+        human_size(size),
+        human_size(limit)
+    )
+}
+
+/// A size for people: `812 bytes`, `3.5 KiB`, `64 MiB`.
+pub(crate) fn human_size(bytes: usize) -> String {
+    const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return if bytes % unit == 0 {
+                format!("{} {name}", bytes / unit)
+            } else {
+                format!("{:.1} {name}", bytes as f64 / unit as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// A task's stdin could not be made interactive (it still runs, reading an empty pipe).
 pub(crate) fn input_unavailable(reason: impl Display) -> String {
     format!("interactive input is unavailable for this task: {reason}")

@@ -5,7 +5,12 @@
 //! exit 0; `*` asks the plugin's heuristic, except that `build *` runs `make` wherever a
 //! Makefile exists; an `exec` that follows a failed `build` is answered with 127 without
 //! running. The failed-build gate is cleared by the next `clean` (each batch the agent sends
-//! starts with one), so a stale failure cannot swallow an unrelated later `exec`.
+//! starts with one), so a stale failure cannot swallow an unrelated later `exec`. A task whose
+//! op was over the size limit runs as a command that fails with 126 after saying why on
+//! stderr (docs/protocol.md §1.4).
+//!
+//! The queue needs no bound of its own: each queued task holds its op's share of the inbound
+//! budget ([`Held`]) until it has run, and the host takes no more ops while that is spent.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,22 +22,23 @@ use crossbeam_channel::{Receiver, Sender};
 use krunner_plugin_api::{capability, RunSpec};
 
 use crate::context::{Context, Phase};
+use crate::logging::WIRE;
 use crate::messages;
 use crate::plugin::RunnerSlot;
 use crate::process::{self, exit, Stdin, Stream};
-use crate::wire::{Finish, Msg};
+use crate::wire::{Finish, Held, Msg, Payload};
 
 /// A queued task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Task {
     /// `clean`.
-    Clean(String),
+    Clean(Payload),
     /// `build`.
-    Build(String),
+    Build(Payload),
     /// `exec`.
-    Exec(String),
+    Exec(Payload),
     /// `code`.
-    Code(String),
+    Code(Payload),
     /// The session's `bootstrap.sh`, run once before anything else; its output goes to the
     /// host's own stdout/stderr (the container log), not to the user.
     Bootstrap(PathBuf),
@@ -40,7 +46,7 @@ pub(crate) enum Task {
 
 /// The task thread.
 pub(crate) struct Tasks {
-    tx: Option<Sender<Task>>,
+    tx: Option<Sender<(Task, Held)>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -64,10 +70,11 @@ impl Tasks {
         })
     }
 
-    /// Queues a task.
-    pub(crate) fn submit(&self, task: Task) {
+    /// Queues a task; `held` (its op's share of the inbound budget) is given back once it has
+    /// run.
+    pub(crate) fn submit(&self, task: Task, held: Held) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(task);
+            let _ = tx.send((task, held));
         }
     }
 
@@ -91,6 +98,16 @@ impl Tasks {
     }
 }
 
+/// The op a batch phase runs.
+fn op_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Clean => "clean",
+        Phase::Build => "build",
+        Phase::Query => "code",
+        Phase::Exec | Phase::Idle => "exec",
+    }
+}
+
 struct State {
     context: Arc<Context>,
     runner: Arc<RunnerSlot>,
@@ -98,12 +115,13 @@ struct State {
 }
 
 impl State {
-    fn serve(&mut self, rx: Receiver<Task>) {
-        for task in rx {
+    fn serve(&mut self, rx: Receiver<(Task, Held)>) {
+        for (task, held) in rx {
             if self.context.stopping() {
                 break;
             }
             self.handle(task);
+            drop(held);
             self.context.set_phase(Phase::Idle);
             // An input request of a plugin thread that outlived its task must not wait on.
             self.context.input.cancel_waiters();
@@ -139,8 +157,12 @@ impl State {
         }
     }
 
-    fn query(&self, text: &str) -> i32 {
+    fn query(&self, payload: &Payload) -> i32 {
         self.context.set_phase(Phase::Query);
+        let text = match payload {
+            Payload::Text(text) => text.as_str(),
+            too_large => return self.refuse("code", too_large),
+        };
         // Without a loaded plugin, `call` reports why the plugin is unavailable.
         if self.runner.info().is_none() || self.runner.has(capability::QUERY) {
             return self
@@ -153,8 +175,12 @@ impl State {
         exit::NOT_FOUND
     }
 
-    fn batch(&self, phase: Phase, cmd: &str) -> i32 {
+    fn batch(&self, phase: Phase, payload: &Payload) -> i32 {
         self.context.set_phase(phase);
+        let cmd = match payload {
+            Payload::Text(cmd) => cmd.as_str(),
+            too_large => return self.refuse(op_name(phase), too_large),
+        };
         match cmd {
             "" => 0,
             "*" => match phase {
@@ -167,6 +193,21 @@ impl State {
             },
             line => self.context.run(&RunSpec::shell(line)),
         }
+    }
+
+    /// A task whose op was over the size limit: says so on stderr, and fails like a command
+    /// too large to execute.
+    fn refuse(&self, op: &str, payload: &Payload) -> i32 {
+        if let Payload::TooLarge { size, limit } = payload {
+            tracing::error!(
+                target: WIRE,
+                "rejected {op:?} of {size} bytes: larger than the limit of {limit} bytes \
+                 (--max-message-size)"
+            );
+            let line = messages::op_too_large(&self.context.name, op, *size, *limit);
+            self.context.output(Stream::Stderr, line.into_bytes());
+        }
+        exit::NOT_EXECUTABLE
     }
 
     fn finish(&self, kind: Finish, code: i32) {

@@ -264,7 +264,7 @@ mod tests {
     fn interactive_stdin_gets_queued_input_when_read() {
         let groups = process::Groups::default();
         let queue = InputQueue::default();
-        queue.push("hello".into());
+        queue.push("hello".into()).expect("room");
         let announce = || panic!("queued input must not be announced");
         let make = |write: OwnedFd, pid: i32| -> std::io::Result<Box<dyn Feeder + '_>> {
             Ok(Box::new(StdinFeed::new(&queue, &announce, write, pid)?))

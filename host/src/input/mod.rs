@@ -5,13 +5,15 @@
 //! - [`feed`]: the feeder of a task's stdin pipe ([`StdinFeed`]), which asks the agent only
 //!   when a program is really blocked reading it.
 //! - [`watch`], [`walk`] and [`syscalls`]: how that is known, from `/proc`, at a bounded cost.
-//! - [`side_channel`]: the user-input socket of images with the old input hooks.
+//! - [`side_channel`]: the user-input socket of images with the old input hooks;
+//!   [`socket_path`]: binding it so that no other user can hold it or connect to it.
 //!
 //! docs/protocol.md §2.5, §5.5 and §5.6 describe the behaviour.
 
 mod feed;
 mod queue;
 mod side_channel;
+mod socket_path;
 mod syscalls;
 mod walk;
 mod watch;

@@ -8,18 +8,23 @@
 //! so early input is kept for it too. An input ending with the end-of-file mark is written
 //! without the mark (the socket protocol has no end-of-file of its own).
 //!
-//! Two listeners exist: the unix socket `/tmp/bai-user-input.sock` (MONOREPO images; a stale
-//! file is replaced at bind time) and, behind a flag, TCP `127.0.0.1:65000` (older images).
+//! Requests are answered only while a task runs, because only a task's program can be waiting
+//! for the answer: a connection at any other time is closed at once, so a stray client can
+//! neither make the agent ask the user for input nor take input meant for a later task.
+//!
+//! Two listeners exist: the unix socket `/tmp/bai-user-input.sock` (MONOREPO images; bound so
+//! that only this user can connect, see [`super::socket_path`]) and, behind a flag, TCP
+//! `127.0.0.1:65000` (older images).
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::queue::EOF_MARK;
-use crate::context::Context;
+use super::socket_path::bind_private;
+use crate::context::{Context, Phase};
 use crate::wire::Msg;
 
 /// Connections served at the same time; more are closed at once (each one waits for input).
@@ -42,7 +47,7 @@ impl InputSockets {
         let active = Arc::new(AtomicUsize::new(0));
         let mut bound_path = None;
         if let Some(path) = unix_path {
-            match bind_unix(path) {
+            match bind_private(path) {
                 Ok(listener) => {
                     tracing::debug!("user-input socket at {}", path.display());
                     bound_path = identity(path).map(|id| (path.to_path_buf(), id));
@@ -56,7 +61,9 @@ impl InputSockets {
                         }
                     });
                 }
-                Err(e) => tracing::warn!("cannot listen for user input on {}: {e}", path.display()),
+                Err(e) => {
+                    tracing::error!("cannot listen for user input on {}: {e}", path.display())
+                }
             }
         }
         if let Some(port) = tcp_port {
@@ -104,23 +111,21 @@ fn accept_failed(what: &str, err: &std::io::Error) {
     std::thread::sleep(std::time::Duration::from_millis(50));
 }
 
-fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    UnixListener::bind(path)
-}
-
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) {
     if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(body) {
         tracing::warn!("cannot start the {name} thread: {e}");
     }
 }
 
-/// Answers one connection on its own thread.
+/// Answers one connection on its own thread, if a task runs that can use the answer.
 fn serve<S: Write + Send + 'static>(context: &Arc<Context>, active: &Arc<AtomicUsize>, conn: S) {
+    // The epoch first: a task that ends after this moment cancels the request (the task
+    // thread marks itself idle before it cancels its requests).
+    let epoch = context.input.interrupt_epoch();
+    if context.phase() == Phase::Idle {
+        tracing::debug!("user-input connection while no task runs; closing it unanswered");
+        return;
+    }
     if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
         active.fetch_sub(1, Ordering::SeqCst);
         tracing::warn!("too many waiting user-input connections; closing one");
@@ -128,13 +133,13 @@ fn serve<S: Write + Send + 'static>(context: &Arc<Context>, active: &Arc<AtomicU
     }
     let (context, active) = (Arc::clone(context), Arc::clone(active));
     spawn("input-request", move || {
-        answer(&context, conn);
+        answer(&context, epoch, conn);
         active.fetch_sub(1, Ordering::SeqCst);
     });
 }
 
-fn answer(context: &Context, mut conn: impl Write) {
-    let text = context.input.take(|| {
+fn answer(context: &Context, epoch: u64, mut conn: impl Write) {
+    let text = context.input.take_since(epoch, || {
         context
             .outbox
             .send(Msg::WaitingInput { is_password: false });

@@ -4,7 +4,12 @@
 //! Queued ops go to the task thread, completions to their own lane, service ops to the
 //! service supervisor (which answers in request order), and `status`, `input` and `interrupt`
 //! are answered or applied on the spot. A malformed message is logged and skipped, and the
-//! reply it owes is still sent, in its place.
+//! reply it owes is still sent, in its place; so is a message over the size limit, except that
+//! a task op over it still becomes a task, which reports the problem in its place.
+//!
+//! The dispatcher never waits: nothing it does sends task output, and the thread it runs on
+//! drops rather than waits for room in the outbound queue ([`crate::wire::never_block_here`]),
+//! so an agent that stops reading cannot keep it from handling `interrupt` or a signal.
 
 use std::sync::Arc;
 
@@ -19,7 +24,7 @@ use crate::messages;
 use crate::plugin::RunnerSlot;
 use crate::services::Services;
 use crate::tasks::{Task, Tasks};
-use crate::wire::{self, Frames, Msg, Op, Outbox};
+use crate::wire::{self, Held, Inbound, Msg, Op, Outbox};
 
 /// Routes ops until SIGTERM or SIGINT.
 pub(super) struct Dispatcher {
@@ -35,7 +40,7 @@ impl Dispatcher {
     /// stops.
     pub(super) async fn run(
         &self,
-        mut inbound: mpsc::UnboundedReceiver<Frames>,
+        mut inbound: mpsc::UnboundedReceiver<Inbound>,
         tasks: &Tasks,
     ) -> anyhow::Result<()> {
         let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -49,7 +54,7 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 frames = inbound.recv() => match frames {
-                    Some(frames) => self.dispatch(&frames, tasks, &complete_tx),
+                    Some(op) => self.dispatch(op, tasks, &complete_tx),
                     None => break,
                 },
                 _ = sigterm.recv() => {
@@ -65,14 +70,23 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Hands one op on. Its share of the inbound budget (`held`) goes with a task, and is
+    /// given back here for everything else.
     fn dispatch(
         &self,
-        frames: &[Vec<u8>],
+        Inbound { body, held }: Inbound,
         tasks: &Tasks,
         complete: &mpsc::UnboundedSender<completion::Request>,
     ) {
-        let op = match wire::decode(frames) {
+        let op = match wire::decode(body) {
             Ok(op) => op,
+            Err(e) if e.is_too_large() => {
+                tracing::error!(target: WIRE, "rejected a message: {e}");
+                if let Some(reply) = e.owed_reply() {
+                    self.answer_malformed(reply.clone(), complete);
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(target: WIRE, "ignoring a malformed message: {e}");
                 if let Some(reply) = e.owed_reply() {
@@ -83,19 +97,23 @@ impl Dispatcher {
         };
         tracing::debug!("op {}", op.name());
         match op {
-            Op::Clean(c) => tasks.submit(Task::Clean(c)),
-            Op::Build(c) => tasks.submit(Task::Build(c)),
-            Op::Exec(c) => tasks.submit(Task::Exec(c)),
-            Op::Code(c) => tasks.submit(Task::Code(c)),
-            Op::Input(text) => self.context.input.push(text),
+            Op::Clean(c) => tasks.submit(Task::Clean(c), held),
+            Op::Build(c) => tasks.submit(Task::Build(c), held),
+            Op::Exec(c) => tasks.submit(Task::Exec(c), held),
+            Op::Code(c) => tasks.submit(Task::Code(c), held),
+            Op::Input(text) => {
+                if let Err(e) = self.context.input.push(text) {
+                    tracing::error!(target: WIRE, "{e}");
+                }
+            }
             Op::Complete(json) => {
                 let _ = complete.send(completion::Request::new(Some(json)));
             }
-            Op::Interrupt => self.interrupt(),
+            Op::Interrupt => self.interrupt(held),
             Op::Status => self.outbox.send(Msg::Status {
                 started_at: self.started_at,
             }),
-            Op::Event(event) => self.event(event),
+            Op::Event(event) => self.event(event, held),
             Op::StartService(payload) => self.services.start_service(payload),
             Op::ShutdownService(payload) => self.services.shutdown_service(&payload),
             Op::GetApps(filter) => self.services.get_apps(filter),
@@ -116,20 +134,25 @@ impl Dispatcher {
         }
     }
 
-    fn interrupt(&self) {
+    /// Interrupts the task and tells the plugin through its interrupt lane.
+    fn interrupt(&self, _held: Held) {
         let signalled = self.context.interrupt();
         tracing::debug!("interrupt: signalled {signalled} process group(s)");
         if self.context.phase() != Phase::Idle {
+            // The runner's interrupt lane is bounded and never waits, so the op's charge ends
+            // here.
             self.runner.interrupt();
         }
     }
 
-    fn event(&self, event: serde_json::Value) {
+    /// Logs an event and passes it to the plugin through its events lane.
+    fn event(&self, event: serde_json::Value, _held: Held) {
         if event.get("type").and_then(|t| t.as_str()) == Some("oom") {
             tracing::warn!("{}", messages::OUT_OF_MEMORY);
         } else {
             tracing::info!("agent-notified event: {event}");
         }
+        // The events lane is bounded and never waits.
         self.runner.on_event(&event);
     }
 }

@@ -22,11 +22,15 @@ use crate::input::InputSockets;
 use crate::plugin::RunnerSlot;
 use crate::sys;
 use crate::tasks::{Task, Tasks};
-use crate::wire::Frames;
+use crate::wire::{self, Held, Inbound};
 
 /// Runs serve mode until SIGTERM or SIGINT.
 pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started_at = sys::monotonic_seconds();
+    // This thread runs the dispatcher, the signal handling and shutdown: it must never wait
+    // for the agent to read.
+    wire::never_block_here();
+    let limits = args.limits();
     let language = args.language.clone().unwrap_or_default();
     let plugin = startup::find_and_load(args, &language)?;
     let ports = IntrinsicPorts::read(&args.config_dir)?;
@@ -34,10 +38,11 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let (in_tx, in_rx) = mpsc::unbounded_channel::<Frames>();
-    let transport = startup::bind(args, &ports, &language, in_tx, started_at)?;
+    // Unbounded in type only: everything in it is charged to the inbound budget.
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Inbound>();
+    let transport = startup::bind(args, &ports, &language, &limits, in_tx, started_at)?;
     let outbox = transport.outbox();
-    let context = startup::context(args, &language, outbox.clone());
+    let context = startup::context(args, &language, outbox.clone(), &limits);
     let input_sockets = InputSockets::start(
         &context,
         (!args.no_input_socket).then_some(args.input_socket.as_path()),
@@ -53,7 +58,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the task thread")?;
     let bootstrap = startup::work_dir().join("bootstrap.sh");
     if bootstrap.is_file() {
-        tasks.submit(Task::Bootstrap(bootstrap));
+        tasks.submit(Task::Bootstrap(bootstrap), Held::none());
     }
     let services = startup::services(
         &runtime,

@@ -1,16 +1,19 @@
-//! Stopping serve mode within about two seconds (docs/protocol.md §5.11).
+//! Stopping serve mode within a fixed budget (docs/protocol.md §5.11).
 //!
 //! Receiving stops first; the running task's process groups get SIGTERM (then SIGKILL) while
 //! the services are stopped on another thread; the task thread sends the task's terminal
 //! message; the plugin is told; and every queued message is flushed to the agent. Each step
-//! has its own budget, so an agent that stopped reading or a plugin that hangs cannot keep the
-//! host alive.
+//! has its own budget and nothing here waits for the agent to read (this thread drops rather
+//! than waits, [`crate::wire::never_block_here`]), so an agent that stopped reading, a task
+//! thread stuck sending to it, or a plugin that hangs cannot keep the host alive. What could
+//! not be delivered is counted in the log.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
+use crate::logging::{self, WIRE};
 use crate::plugin::RunnerSlot;
 use crate::services::Services;
 use crate::tasks::Tasks;
@@ -26,6 +29,9 @@ const TASK_FINISH: Duration = Duration::from_millis(500);
 const PLUGIN_SHUTDOWN: Duration = Duration::from_millis(300);
 /// How long the last messages may take to leave.
 const FLUSH: Duration = Duration::from_millis(800);
+/// How long after shutdown began the services' own stopping (SIGKILL at
+/// [`SERVICES_GRACE`], then reaping) may still run.
+const SERVICES_DONE: Duration = Duration::from_millis(2500);
 
 /// What shutdown stops.
 pub(super) struct Parts<'a> {
@@ -48,8 +54,11 @@ pub(super) fn shutdown(parts: Parts<'_>) {
     }
     stop_plugin(parts.runner);
     if let Ok(handle) = services_done {
-        let _ = handle.join();
+        if !wait_for(&handle, begun + SERVICES_DONE) {
+            tracing::warn!("the services did not stop in time");
+        }
     }
+    report_dropped(&parts.transport);
     parts.transport.flush_and_close(FLUSH);
     tracing::info!("stopped in {} ms", begun.elapsed().as_millis());
 }
@@ -70,9 +79,27 @@ fn stop_plugin(runner: &Arc<RunnerSlot>) {
         .name("plugin-shutdown".into())
         .spawn(move || runner.shutdown());
     if let Ok(handle) = done {
-        let deadline = Instant::now() + PLUGIN_SHUTDOWN;
-        while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&handle, Instant::now() + PLUGIN_SHUTDOWN);
+    }
+}
+
+/// Waits until `thread` has finished or `deadline` passes; returns whether it finished.
+fn wait_for(thread: &JoinHandle<()>, deadline: Instant) -> bool {
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    thread.is_finished()
+}
+
+/// Logs what never reached the outbound queue because the agent did not read.
+fn report_dropped(transport: &Transport) {
+    let (messages, bytes) = transport.outbox().dropped();
+    if messages > 0 {
+        tracing::warn!(
+            target: WIRE,
+            "{messages} message(s) ({bytes} bytes) were dropped while the outbound queue was \
+             full, {} of them console warnings",
+            logging::not_forwarded()
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::plugin::RunnerSlot;
 use crate::plugin::{self, LoadError, Plugin, SearchPath};
 use crate::services::{intrinsic, ServiceConfig, Services};
-use crate::wire::{self, Endpoints, FastPath, Frames, Msg, Op, Outbox, Transport};
+use crate::wire::{Endpoints, Inbound, Limits, Outbox, Transport};
 use crate::{logging, messages};
 
 /// How long one connection attempt to a starting service may take.
@@ -54,7 +54,8 @@ pub(super) fn bind(
     args: &ServeArgs,
     ports: &IntrinsicPorts,
     language: &str,
-    inbound: mpsc::UnboundedSender<Frames>,
+    limits: &Limits,
+    inbound: mpsc::UnboundedSender<Inbound>,
     started_at: f64,
 ) -> anyhow::Result<Transport> {
     let endpoints = Endpoints {
@@ -62,10 +63,7 @@ pub(super) fn bind(
         repl_in: args.repl_in_port.unwrap_or(ports.replin),
         repl_out: args.repl_out_port.unwrap_or(ports.replout),
     };
-    let fast_path: FastPath = Box::new(move |frames: &[Vec<u8>]| {
-        matches!(wire::decode(frames), Ok(Op::Status)).then_some(Msg::Status { started_at })
-    });
-    let transport = Transport::start(&endpoints, inbound, fast_path)?;
+    let transport = Transport::start(&endpoints, limits, inbound, started_at)?;
     tracing::info!(
         "serving {language} on tcp://{}:{} (ops) and :{} (results)",
         endpoints.address,
@@ -76,7 +74,12 @@ pub(super) fn bind(
 }
 
 /// The shared context; from now on warnings also reach the user's console.
-pub(super) fn context(args: &ServeArgs, language: &str, outbox: Outbox) -> Arc<Context> {
+pub(super) fn context(
+    args: &ServeArgs,
+    language: &str,
+    outbox: Outbox,
+    limits: &Limits,
+) -> Arc<Context> {
     let name = format!("{language}-kernel");
     logging::forward_to(outbox.clone(), &name);
     let (child_env, warnings) = ChildEnv::build(ChildEnv::process_env(), &args.config_dir);
@@ -88,6 +91,7 @@ pub(super) fn context(args: &ServeArgs, language: &str, outbox: Outbox) -> Arc<C
         outbox,
         child_env,
         args.interrupt_grace_period(),
+        limits,
     ))
 }
 

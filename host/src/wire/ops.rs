@@ -1,24 +1,48 @@
 //! Inbound ops: decoding the agent's two-frame messages into [`Op`]s.
 //!
 //! A pure function over byte frames, no sockets, so every rule of the inbound protocol (two
-//! frames, ASCII op names, UTF-8 payloads, JSON where JSON is due, and the reply an op owes
-//! even when its payload is unusable) is unit-tested here (docs/protocol.md §1.3, §1.4, §2).
+//! frames, ASCII op names, UTF-8 payloads, JSON where JSON is due, the size limit, and the
+//! reply an op owes even when its payload is unusable) is unit-tested here (docs/protocol.md
+//! §1.3, §1.4, §2).
 
 use thiserror::Error;
 
 use super::msg::{Msg, ServiceResult};
+use super::receive::Body;
+
+/// The payload of a task op: its text, or only the size of one over the size limit (the task
+/// then reports that instead of running, docs/protocol.md §1.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// The command or source text.
+    Text(String),
+    /// A payload over the size limit, dropped unread.
+    TooLarge {
+        /// Its size in bytes (the whole message).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+#[cfg(test)]
+impl From<&str> for Payload {
+    fn from(text: &str) -> Self {
+        Payload::Text(text.to_owned())
+    }
+}
 
 /// An inbound operation from the agent.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Op {
     /// `clean`: a shell command, `""` to skip, `"*"` for the plugin heuristic.
-    Clean(String),
+    Clean(Payload),
     /// `build`: as `clean`.
-    Build(String),
+    Build(Payload),
     /// `exec`: as `clean`.
-    Exec(String),
+    Exec(Payload),
     /// `code`: query-mode source text.
-    Code(String),
+    Code(Payload),
     /// `input`: text typed by the user.
     Input(String),
     /// `complete`: the raw JSON payload (parsed by the completion lane, which must reply even
@@ -89,6 +113,18 @@ pub(crate) enum ProtocolError {
         /// What the parser said.
         detail: String,
     },
+    /// A message over the size limit, dropped unread.
+    #[error(
+        "{op:?} of {size} bytes is larger than the limit of {limit} bytes (--max-message-size)"
+    )]
+    TooLarge {
+        /// The op.
+        op: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A decodable message whose op owes a reply but whose payload is unusable; the caller
     /// must still send that reply.
     #[error("{source}")]
@@ -101,6 +137,15 @@ pub(crate) enum ProtocolError {
 }
 
 impl ProtocolError {
+    /// Whether the message was over the size limit.
+    pub(crate) fn is_too_large(&self) -> bool {
+        match self {
+            ProtocolError::TooLarge { .. } => true,
+            ProtocolError::NeedsReply { source, .. } => source.is_too_large(),
+            _ => false,
+        }
+    }
+
     /// The reply owed despite the error, if any.
     pub(crate) fn owed_reply(&self) -> Option<&Msg> {
         match self {
@@ -110,61 +155,124 @@ impl ProtocolError {
     }
 }
 
-/// Decodes one inbound multipart message.
-pub(crate) fn decode(frames: &[Vec<u8>]) -> Result<Op, ProtocolError> {
-    if frames.len() != 2 {
-        return Err(ProtocolError::FrameCount(frames.len()));
+/// The ops, by name.
+const OPS: [&str; 13] = [
+    "clean",
+    "build",
+    "exec",
+    "code",
+    "input",
+    "complete",
+    "interrupt",
+    "status",
+    "event",
+    "start-service",
+    "shutdown-service",
+    "get-apps",
+    "start-model-service",
+];
+
+/// Checks the frame count and the op name; returns the op's name.
+fn op_name(name: &[u8], parts: usize) -> Result<&'static str, ProtocolError> {
+    if parts != 2 {
+        return Err(ProtocolError::FrameCount(parts));
     }
-    let name = &frames[0];
     if !name.is_ascii() {
         return Err(ProtocolError::OpNotAscii(name.len()));
     }
     let name = std::str::from_utf8(name).unwrap_or_default();
-    let payload = frames[1].as_slice();
-    let text = |op: &'static str| {
-        String::from_utf8(payload.to_vec()).map_err(|e| ProtocolError::NotUtf8 {
+    OPS.iter()
+        .find(|op| **op == name)
+        .copied()
+        .ok_or_else(|| ProtocolError::UnknownOp(name.to_owned()))
+}
+
+/// The reply an op owes, when its payload cannot be used; `reason` says why.
+fn owed_reply(op: &str, reason: &str) -> Option<Msg> {
+    Some(match op {
+        "complete" => Msg::Completion(Vec::new()),
+        "start-service" => Msg::ServiceResult(ServiceResult::failed(reason)),
+        "get-apps" => Msg::AppsResult(Vec::new()),
+        "start-model-service" => Msg::ModelServiceResult(ServiceResult::failed(reason)),
+        _ => return None,
+    })
+}
+
+/// Attaches the reply `op` owes, if any, to `error`.
+fn with_owed_reply(op: &str, reason: &str, error: ProtocolError) -> ProtocolError {
+    match owed_reply(op, reason) {
+        Some(reply) => ProtocolError::NeedsReply {
+            reply: Box::new(reply),
+            source: Box::new(error),
+        },
+        None => error,
+    }
+}
+
+/// Decodes one inbound message.
+pub(crate) fn decode(body: Body) -> Result<Op, ProtocolError> {
+    match body {
+        Body::Frames(frames) => decode_frames(frames),
+        Body::TooLarge {
+            name,
+            parts,
+            size,
+            limit,
+        } => too_large(op_name(&name, parts)?, size, limit),
+    }
+}
+
+/// An op whose message was over the size limit: task ops still run (to report it), requests
+/// get the reply they owe, `status` and `interrupt` (whose payload is ignored) are served.
+fn too_large(op: &'static str, size: usize, limit: usize) -> Result<Op, ProtocolError> {
+    let payload = Payload::TooLarge { size, limit };
+    Ok(match op {
+        "clean" => Op::Clean(payload),
+        "build" => Op::Build(payload),
+        "exec" => Op::Exec(payload),
+        "code" => Op::Code(payload),
+        "status" => Op::Status,
+        "interrupt" => Op::Interrupt,
+        _ => {
+            let reason = format!(
+                "the request is {size} bytes, more than the runner accepts ({limit} bytes)"
+            );
+            let error = ProtocolError::TooLarge { op, size, limit };
+            return Err(with_owed_reply(op, &reason, error));
+        }
+    })
+}
+
+fn decode_frames(mut frames: Vec<Vec<u8>>) -> Result<Op, ProtocolError> {
+    let op = op_name(frames.first().map_or(&[][..], Vec::as_slice), frames.len())?;
+    let payload = frames.pop().unwrap_or_default();
+    let text = String::from_utf8(payload).map_err(|e| {
+        let error = ProtocolError::NotUtf8 {
             op,
             detail: e.utf8_error().to_string(),
-        })
-    };
-    // Ops that owe a reply must produce it even when their payload is unusable.
-    let owed = |reply: Msg| {
-        move |e: ProtocolError| -> ProtocolError {
-            ProtocolError::NeedsReply {
-                reply: Box::new(reply),
-                source: Box::new(e),
-            }
-        }
-    };
-    Ok(match name {
-        "clean" => Op::Clean(text("clean")?),
-        "build" => Op::Build(text("build")?),
-        "exec" => Op::Exec(text("exec")?),
-        "code" => Op::Code(text("code")?),
-        "input" => Op::Input(text("input")?),
-        "complete" => Op::Complete(text("complete").map_err(owed(Msg::Completion(Vec::new())))?),
+        };
+        with_owed_reply(op, "the request is not valid UTF-8", error)
+    });
+    let task = |text: Result<String, ProtocolError>| text.map(Payload::Text);
+    Ok(match op {
+        "clean" => Op::Clean(task(text)?),
+        "build" => Op::Build(task(text)?),
+        "exec" => Op::Exec(task(text)?),
+        "code" => Op::Code(task(text)?),
+        "input" => Op::Input(text?),
+        "complete" => Op::Complete(text?),
         "interrupt" => Op::Interrupt,
         "status" => Op::Status,
-        "event" => {
-            let t = text("event")?;
-            Op::Event(
-                serde_json::from_str(&t).map_err(|e| ProtocolError::BadJson {
-                    op: "event",
-                    detail: e.to_string(),
-                })?,
-            )
-        }
-        "start-service" => Op::StartService(text("start-service").map_err(owed(
-            Msg::ServiceResult(ServiceResult::failed("the request is not valid UTF-8")),
-        ))?),
-        "shutdown-service" => Op::ShutdownService(text("shutdown-service")?),
-        "get-apps" => Op::GetApps(text("get-apps").map_err(owed(Msg::AppsResult(Vec::new())))?),
-        "start-model-service" => {
-            Op::StartModelService(text("start-model-service").map_err(owed(
-                Msg::ModelServiceResult(ServiceResult::failed("the request is not valid UTF-8")),
-            ))?)
-        }
-        other => return Err(ProtocolError::UnknownOp(other.to_owned())),
+        "event" => Op::Event(
+            serde_json::from_str(&text?).map_err(|e| ProtocolError::BadJson {
+                op: "event",
+                detail: e.to_string(),
+            })?,
+        ),
+        "start-service" => Op::StartService(text?),
+        "shutdown-service" => Op::ShutdownService(text?),
+        "get-apps" => Op::GetApps(text?),
+        _ => Op::StartModelService(text?),
     })
 }
 
@@ -172,35 +280,32 @@ pub(crate) fn decode(frames: &[Vec<u8>]) -> Result<Op, ProtocolError> {
 mod tests {
     use super::*;
 
-    fn frames(op: &str, payload: &[u8]) -> Vec<Vec<u8>> {
-        vec![op.as_bytes().to_vec(), payload.to_vec()]
+    fn frames(op: &str, payload: &[u8]) -> Body {
+        Body::Frames(vec![op.as_bytes().to_vec(), payload.to_vec()])
     }
 
     #[test]
     fn decodes_every_op() {
         assert_eq!(
-            decode(&frames("exec", b"echo hi")),
+            decode(frames("exec", b"echo hi")),
             Ok(Op::Exec("echo hi".into()))
         );
-        assert_eq!(decode(&frames("clean", b"")), Ok(Op::Clean(String::new())));
-        assert_eq!(decode(&frames("build", b"*")), Ok(Op::Build("*".into())));
-        assert_eq!(decode(&frames("code", b"x")), Ok(Op::Code("x".into())));
+        assert_eq!(decode(frames("clean", b"")), Ok(Op::Clean("".into())));
+        assert_eq!(decode(frames("build", b"*")), Ok(Op::Build("*".into())));
+        assert_eq!(decode(frames("code", b"x")), Ok(Op::Code("x".into())));
+        assert_eq!(decode(frames("input", b"a\n")), Ok(Op::Input("a\n".into())));
+        assert_eq!(decode(frames("interrupt", b"")), Ok(Op::Interrupt));
+        assert_eq!(decode(frames("status", b"")), Ok(Op::Status));
         assert_eq!(
-            decode(&frames("input", b"a\n")),
-            Ok(Op::Input("a\n".into()))
-        );
-        assert_eq!(decode(&frames("interrupt", b"")), Ok(Op::Interrupt));
-        assert_eq!(decode(&frames("status", b"")), Ok(Op::Status));
-        assert_eq!(
-            decode(&frames("complete", b"{}")),
+            decode(frames("complete", b"{}")),
             Ok(Op::Complete("{}".into()))
         );
         assert_eq!(
-            decode(&frames("event", br#"{"type":"oom","data":{}}"#)),
+            decode(frames("event", br#"{"type":"oom","data":{}}"#)),
             Ok(Op::Event(serde_json::json!({"type": "oom", "data": {}})))
         );
         assert_eq!(
-            decode(&frames("get-apps", b"")),
+            decode(frames("get-apps", b"")),
             Ok(Op::GetApps(String::new()))
         );
     }
@@ -208,40 +313,106 @@ mod tests {
     #[test]
     fn rejects_malformed_frames() {
         assert_eq!(
-            decode(&[b"status".to_vec()]),
+            decode(Body::Frames(vec![b"status".to_vec()])),
             Err(ProtocolError::FrameCount(1))
         );
         assert_eq!(
-            decode(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]),
+            decode(Body::Frames(vec![
+                b"a".to_vec(),
+                b"b".to_vec(),
+                b"c".to_vec()
+            ])),
             Err(ProtocolError::FrameCount(3))
         );
         assert_eq!(
-            decode(&frames("\u{e9}", b"")),
+            decode(frames("\u{e9}", b"")),
             Err(ProtocolError::OpNotAscii(2))
         );
         assert_eq!(
-            decode(&frames("launch", b"")),
+            decode(frames("launch", b"")),
             Err(ProtocolError::UnknownOp("launch".into()))
         );
         assert!(matches!(
-            decode(&frames("exec", b"\xff")),
+            decode(frames("exec", b"\xff")),
             Err(ProtocolError::NotUtf8 { op: "exec", .. })
         ));
         assert!(matches!(
-            decode(&frames("event", b"{")),
+            decode(frames("event", b"{")),
             Err(ProtocolError::BadJson { op: "event", .. })
         ));
     }
 
     #[test]
     fn malformed_requests_still_owe_their_reply() {
-        let err = decode(&frames("complete", b"\xff\xfe")).expect_err("not utf-8");
+        let err = decode(frames("complete", b"\xff\xfe")).expect_err("not utf-8");
         assert_eq!(err.owed_reply(), Some(&Msg::Completion(Vec::new())));
-        let err = decode(&frames("start-service", b"\xff")).expect_err("not utf-8");
+        let err = decode(frames("start-service", b"\xff")).expect_err("not utf-8");
         assert!(matches!(err.owed_reply(), Some(Msg::ServiceResult(_))));
-        assert!(decode(&frames("exec", b"\xff"))
+        assert!(decode(frames("exec", b"\xff"))
             .expect_err("not utf-8")
             .owed_reply()
             .is_none());
+    }
+
+    fn too_large(op: &str, parts: usize) -> Body {
+        Body::TooLarge {
+            name: op.as_bytes().to_vec(),
+            parts,
+            size: 2000,
+            limit: 1000,
+        }
+    }
+
+    #[test]
+    fn ops_over_the_size_limit() {
+        let payload = Payload::TooLarge {
+            size: 2000,
+            limit: 1000,
+        };
+        assert_eq!(decode(too_large("exec", 2)), Ok(Op::Exec(payload.clone())));
+        assert_eq!(decode(too_large("code", 2)), Ok(Op::Code(payload)));
+        // Ops whose payload is ignored are served.
+        assert_eq!(decode(too_large("status", 2)), Ok(Op::Status));
+        assert_eq!(decode(too_large("interrupt", 2)), Ok(Op::Interrupt));
+        // Requests get the reply they owe.
+        let err = decode(too_large("complete", 2)).expect_err("too large");
+        assert_eq!(err.owed_reply(), Some(&Msg::Completion(Vec::new())));
+        let err = decode(too_large("start-service", 2)).expect_err("too large");
+        let Some(Msg::ServiceResult(r)) = err.owed_reply() else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            r.error.as_deref(),
+            Some("the request is 2000 bytes, more than the runner accepts (1000 bytes)")
+        );
+        assert!(matches!(
+            decode(too_large("get-apps", 2))
+                .expect_err("too large")
+                .owed_reply(),
+            Some(Msg::AppsResult(_))
+        ));
+        assert!(matches!(
+            decode(too_large("start-model-service", 2))
+                .expect_err("too large")
+                .owed_reply(),
+            Some(Msg::ModelServiceResult(_))
+        ));
+        // Others are rejected, and malformed ones stay malformed.
+        assert_eq!(
+            decode(too_large("input", 2)),
+            Err(ProtocolError::TooLarge {
+                op: "input",
+                size: 2000,
+                limit: 1000
+            })
+        );
+        assert_eq!(
+            decode(too_large("complete", 3)),
+            Err(ProtocolError::FrameCount(3))
+        );
+        assert!(matches!(
+            decode(too_large("", 2)),
+            Err(ProtocolError::UnknownOp(_))
+        ));
     }
 }

@@ -6,25 +6,22 @@
 //! the channel of inbound frames.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use super::msg::Msg;
-use super::outbox::{Outbox, DATA_QUEUE};
+use super::gate::{Gate, Owed};
+use super::limits::{Limits, HELD_OPS, RECEIVE_HWM, REPLY_QUEUE, SEND_HWM};
+use super::outbox::{self, Outbox};
+use super::receive::Inbound;
 use super::socket_thread::SocketThread;
 use crate::sys::EventFd;
 
-/// Raw inbound frames.
-pub(crate) type Frames = Vec<Vec<u8>>;
-
-/// Answers a request on the socket thread, when it can be answered from memory.
-pub(crate) type FastPath = Box<dyn Fn(&[Vec<u8>]) -> Option<Msg> + Send>;
-
-/// How long queued messages may take to leave after shutdown starts.
-pub(super) const LINGER: Duration = Duration::from_millis(500);
+/// How long queued messages may take to leave after shutdown starts, when the main thread does
+/// not say otherwise.
+const LINGER: Duration = Duration::from_millis(500);
 
 /// Could not set up the sockets.
 #[derive(Debug, Error)]
@@ -65,62 +62,75 @@ pub(crate) struct Endpoints {
 pub(crate) struct Transport {
     outbox: Outbox,
     stop: Arc<EventFd>,
+    close_at: Arc<Mutex<Option<Instant>>>,
     thread: Option<JoinHandle<()>>,
 }
 
 fn bind(
     ctx: &zmq::Context,
     endpoints: &Endpoints,
+    limits: &Limits,
 ) -> Result<(zmq::Socket, zmq::Socket), TransportError> {
     let zmq_err = |action| move |source| TransportError::Zmq { action, source };
     let pull = ctx.socket(zmq::PULL).map_err(zmq_err("creating PULL"))?;
     let push = ctx.socket(zmq::PUSH).map_err(zmq_err("creating PUSH"))?;
+    // Options first: they apply to the connections accepted after them.
+    pull.set_rcvhwm(RECEIVE_HWM)
+        .map_err(zmq_err("setting RCVHWM"))?;
+    pull.set_maxmsgsize(limits.hard_cap())
+        .map_err(zmq_err("setting MAXMSGSIZE"))?;
+    push.set_sndhwm(SEND_HWM)
+        .map_err(zmq_err("setting SNDHWM"))?;
+    push.set_linger(LINGER.as_millis() as i32)
+        .map_err(zmq_err("setting LINGER"))?;
     for (socket, port) in [(&pull, endpoints.repl_in), (&push, endpoints.repl_out)] {
         let endpoint = format!("tcp://{}:{}", endpoints.address, port);
         socket
             .bind(&endpoint)
             .map_err(|source| TransportError::Bind { endpoint, source })?;
     }
-    push.set_linger(LINGER.as_millis() as i32)
-        .map_err(zmq_err("setting LINGER"))?;
     Ok((pull, push))
 }
 
 impl Transport {
-    /// Binds both sockets and starts the socket thread. Inbound frames go to `inbound`, except
-    /// those `fast_path` answers.
+    /// Binds both sockets and starts the socket thread, which answers `status` with
+    /// `started_at` itself and sends every other op to `inbound`.
     pub(crate) fn start(
         endpoints: &Endpoints,
-        inbound: tokio::sync::mpsc::UnboundedSender<Frames>,
-        fast_path: FastPath,
+        limits: &Limits,
+        inbound: tokio::sync::mpsc::UnboundedSender<Inbound>,
+        started_at: f64,
     ) -> Result<Self, TransportError> {
         let ctx = zmq::Context::new();
-        let (pull, push) = bind(&ctx, endpoints)?;
+        let (pull, push) = bind(&ctx, endpoints, limits)?;
         let eventfd = || {
             EventFd::new()
                 .map(Arc::new)
                 .map_err(|e| TransportError::Os("create an eventfd", e))
         };
         let (wakeup, stop) = (eventfd()?, eventfd()?);
-        let (data_tx, data_rx) = crossbeam_channel::bounded(DATA_QUEUE);
-        let (ctrl_tx, ctrl_rx) = crossbeam_channel::unbounded();
-        let outbox = Outbox {
-            data: data_tx,
-            ctrl: ctrl_tx,
-            wakeup: Arc::clone(&wakeup),
-        };
+        let (outbox, data, ctrl) = outbox::channels(Arc::clone(&wakeup), REPLY_QUEUE);
+        let close_at = Arc::new(Mutex::new(None));
         let mut thread = SocketThread {
-            _ctx: ctx,
             pull,
             push,
+            gate: Arc::new(Gate::new(
+                HELD_OPS,
+                limits.held_bytes(),
+                Arc::clone(&wakeup),
+            )),
             wakeup,
             stop: Arc::clone(&stop),
-            ctrl: ctrl_rx,
-            data: data_rx,
+            close_at: Arc::clone(&close_at),
+            ctrl,
+            data,
+            data_bytes: Arc::clone(&outbox.bytes),
+            owed: Owed::default(),
+            max_message: limits.max_message,
+            started_at,
             pending: VecDeque::new(),
             inbound: Some(inbound),
-            fast_path,
-            closing: false,
+            closing: None,
             held: None,
         };
         let thread = std::thread::Builder::new()
@@ -130,6 +140,7 @@ impl Transport {
         Ok(Self {
             outbox,
             stop,
+            close_at,
             thread: Some(thread),
         })
     }
@@ -144,20 +155,25 @@ impl Transport {
         self.stop.notify();
     }
 
-    /// Sends everything queued so far, then closes the sockets. Waits at most `budget`.
+    /// Sends what is queued for at most `budget`, then closes the sockets; what the agent did
+    /// not take by then is counted in the log and dropped. Never waits longer than `budget`
+    /// (and a few milliseconds).
     pub(crate) fn flush_and_close(mut self, budget: Duration) {
-        self.stop_receiving();
-        self.outbox.close();
         let deadline = Instant::now() + budget;
-        if let Some(t) = self.thread.take() {
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            } else {
-                tracing::warn!("outbound messages still queued at exit; the agent is not reading");
-            }
+        *self.close_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        self.stop.notify();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // The thread gives up at the deadline itself; the margin covers closing the sockets.
+        let hard = deadline + Duration::from_millis(50);
+        while !thread.is_finished() && Instant::now() < hard {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::warn!(target: crate::logging::WIRE, "the socket thread did not stop in time");
         }
     }
 }

@@ -1,20 +1,25 @@
 //! The socket thread: the only code that touches the ZeroMQ sockets once they are bound.
 //!
 //! `zmq::Socket` is not `Sync` and its calls block, so both sockets live on this one thread,
-//! which `zmq::poll`s the PULL socket, an eventfd that signals queued outbound messages, a stop
-//! eventfd, and (while the agent is slow) the PUSH socket's writability. Requests that can be
-//! answered from memory (`status`) are answered here, so they never wait behind the
-//! dispatcher. Small output chunks that queued up behind a busy socket are merged into larger
-//! messages; nothing is ever held back waiting for more.
+//! which `zmq::poll`s the PULL socket (while the inbound budget has room, [`super::gate`]), an
+//! eventfd that signals queued outbound messages and room in the budget, a stop eventfd, and
+//! (while the agent is slow) the PUSH socket's writability. `status` is answered here, so it
+//! never waits behind the dispatcher. Small output chunks that queued up behind a busy socket
+//! are merged into larger messages; nothing is ever held back waiting for more. At shutdown it
+//! sends what is queued until a deadline, and counts in the log what the agent did not take.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::Receiver;
 
-use super::outbox::Out;
-use super::socket::{FastPath, Frames, LINGER};
+use super::gate::{Gate, Held, Owed};
+use super::msg::Msg;
+use super::outbox::{Encoded, LaneBytes};
+use super::receive::{self, Inbound};
+use crate::logging::WIRE;
 use crate::sys::EventFd;
 
 thread_local! {
@@ -28,20 +33,25 @@ pub(crate) fn on_socket_thread() -> bool {
 }
 
 pub(super) struct SocketThread {
-    pub(super) _ctx: zmq::Context,
     pub(super) pull: zmq::Socket,
     pub(super) push: zmq::Socket,
     pub(super) wakeup: Arc<EventFd>,
     pub(super) stop: Arc<EventFd>,
-    pub(super) ctrl: Receiver<Out>,
-    pub(super) data: Receiver<Out>,
+    /// Set by the main thread before it signals `stop` for the last time: until when to send.
+    pub(super) close_at: Arc<Mutex<Option<Instant>>>,
+    pub(super) ctrl: Receiver<Encoded>,
+    pub(super) data: Receiver<Encoded>,
+    pub(super) data_bytes: Arc<LaneBytes>,
+    pub(super) gate: Arc<Gate>,
+    pub(super) owed: Owed,
+    pub(super) max_message: usize,
+    pub(super) started_at: f64,
     /// Messages taken from the queues that the PUSH socket could not take yet.
-    pub(super) pending: VecDeque<[Vec<u8>; 2]>,
-    pub(super) inbound: Option<tokio::sync::mpsc::UnboundedSender<Frames>>,
-    pub(super) fast_path: FastPath,
-    pub(super) closing: bool,
+    pub(super) pending: VecDeque<Encoded>,
+    pub(super) inbound: Option<tokio::sync::mpsc::UnboundedSender<Inbound>>,
+    pub(super) closing: Option<Instant>,
     /// A task-output message taken from the queue while coalescing, to be sent next.
-    pub(super) held: Option<Out>,
+    pub(super) held: Option<Encoded>,
 }
 
 /// Small output chunks that queue up behind a slow socket are merged into messages of up to
@@ -55,11 +65,10 @@ impl SocketThread {
     pub(super) fn run(&mut self) {
         ON_SOCKET_THREAD.with(|w| w.set(true));
         loop {
-            let finished = self.send_queued();
-            if finished {
+            if self.send_queued() {
                 return;
             }
-            let receiving = self.inbound.is_some();
+            let receiving = self.inbound.is_some() && self.gate.room_or_wait();
             let mut items = [
                 self.pull.as_poll_item(if receiving {
                     zmq::POLLIN
@@ -74,7 +83,7 @@ impl SocketThread {
                     zmq::POLLOUT
                 }),
             ];
-            match zmq::poll(&mut items, -1) {
+            match zmq::poll(&mut items, self.poll_timeout()) {
                 Ok(_) | Err(zmq::Error::EINTR) => {}
                 Err(e) => {
                     tracing::error!("polling the sockets failed: {e}");
@@ -92,6 +101,7 @@ impl SocketThread {
             if stop_ready {
                 self.stop.clear();
                 self.inbound = None;
+                self.closing = *self.close_at.lock().unwrap_or_else(|e| e.into_inner());
                 tracing::debug!("stopped receiving ops");
             }
             if pull_ready && self.inbound.is_some() {
@@ -100,61 +110,87 @@ impl SocketThread {
         }
     }
 
+    /// How long a poll may wait: until the closing deadline, if there is one.
+    fn poll_timeout(&self) -> i64 {
+        self.closing.map_or(-1, |at| {
+            at.saturating_duration_since(Instant::now()).as_millis() as i64
+        })
+    }
+
+    /// Takes ops while the inbound budget has room.
     fn receive(&mut self) {
-        loop {
-            match self.pull.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => {
-                    if let Some(reply) = (self.fast_path)(&frames) {
-                        // Answered here: queued like any reply, sent on the next round.
-                        self.pending.push_front(reply.encode());
-                        continue;
-                    }
-                    let delivered = self
-                        .inbound
-                        .as_ref()
-                        .is_some_and(|tx| tx.send(frames).is_ok());
-                    if !delivered {
-                        self.inbound = None;
-                        return;
-                    }
-                }
-                Err(zmq::Error::EAGAIN) => return,
+        while self.gate.room_or_wait() {
+            let body = match receive::read(&self.pull, self.max_message) {
+                Ok(Some(body)) => body,
+                Ok(None) => return,
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => {
                     tracing::error!("receiving an op failed: {e}");
                     return;
                 }
+            };
+            let (name, parts, bytes) = body.shape();
+            let held = self.gate.charge(bytes);
+            if name == b"status" && parts == 2 {
+                // Answered here: queued like any reply, sent on the next round.
+                self.owed.expect(b"status", held);
+                let reply = Msg::Status {
+                    started_at: self.started_at,
+                };
+                self.pending.push_front(reply.encode());
+                continue;
+            }
+            let held = if Owed::owes_reply(name, parts) {
+                self.owed.expect(name, held);
+                Held::none()
+            } else {
+                held
+            };
+            let delivered = self
+                .inbound
+                .as_ref()
+                .is_some_and(|tx| tx.send(Inbound { body, held }).is_ok());
+            if !delivered {
+                self.inbound = None;
+                return;
             }
         }
     }
 
+    /// Takes a task-output message off the data lane, giving its bytes back to producers.
+    fn take_data(&mut self) -> Option<Encoded> {
+        let frames = self.data.try_recv().ok()?;
+        self.data_bytes.release(frames[0].len() + frames[1].len());
+        Some(frames)
+    }
+
     /// Appends the small `stdout`/`stderr` chunks queued right behind `frames` (same stream)
     /// to it. Only what is already waiting is merged: nothing is held back for later.
-    fn coalesce(&mut self, mut frames: [Vec<u8>; 2]) -> [Vec<u8>; 2] {
+    fn coalesce(&mut self, mut frames: Encoded) -> Encoded {
         if frames[0] != b"stdout" && frames[0] != b"stderr" {
             return frames;
         }
         while frames[1].len() < COALESCE_LIMIT {
-            match self.data.try_recv() {
-                Ok(Out::Frames(next))
+            match self.take_data() {
+                Some(next)
                     if next[0] == frames[0]
                         && next[1].len() < COALESCE_CHUNK
                         && frames[1].len() + next[1].len() <= COALESCE_LIMIT =>
                 {
                     frames[1].extend_from_slice(&next[1]);
                 }
-                Ok(other) => {
+                Some(other) => {
                     self.held = Some(other);
                     break;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         frames
     }
 
-    /// Sends what the PUSH socket accepts without blocking. Returns true once the end marker
-    /// has been reached and everything before it was sent (or could not be, by the deadline).
+    /// Sends what the PUSH socket accepts without blocking. Returns true when the thread is
+    /// done: closing, and everything was sent or the deadline passed.
     fn send_queued(&mut self) -> bool {
         loop {
             if let Some(frames) = self.pending.pop_front() {
@@ -164,23 +200,14 @@ impl SocketThread {
                     .push
                     .get_events()
                     .is_ok_and(|e| e.contains(zmq::POLLOUT));
-                if !writable && !self.closing {
-                    self.pending.push_front(frames);
-                    return false;
-                }
                 if !writable {
-                    // Closing: give the agent a moment to take the rest, then give up.
-                    let mut items = [self.push.as_poll_item(zmq::POLLOUT)];
-                    let ready = zmq::poll(&mut items, LINGER.as_millis() as i64).is_ok()
-                        && items[0].is_writable();
-                    if !ready {
-                        tracing::warn!(
-                            "dropping {} message(s) the agent did not take",
-                            self.pending.len() + 1
-                        );
-                        return true;
-                    }
+                    self.pending.push_front(frames);
+                    return self.closing.is_some_and(|at| Instant::now() >= at) && {
+                        self.give_up();
+                        true
+                    };
                 }
+                self.owed.settle(&frames[0]);
                 if let Err(e) = self.push.send_multipart(frames, 0) {
                     tracing::error!("sending a message to the agent failed: {e}");
                 }
@@ -188,21 +215,51 @@ impl SocketThread {
             }
             // Replies first, then task output.
             let next = match self.ctrl.try_recv() {
-                Ok(out) => Ok(out),
+                Ok(frames) => Some(frames),
                 Err(_) => match self.held.take() {
-                    Some(out) => Ok(out),
-                    None => self.data.try_recv(),
+                    Some(frames) => Some(frames),
+                    None => self.take_data(),
                 },
             };
             match next {
-                Ok(Out::Frames(frames)) => {
+                Some(frames) => {
                     let frames = self.coalesce(frames);
                     self.pending.push_back(frames);
                 }
-                Ok(Out::Close) => self.closing = true,
-                Err(TryRecvError::Empty) => return self.closing,
-                Err(TryRecvError::Disconnected) => return true,
+                None => return self.closing.is_some() && self.closed(),
             }
         }
+    }
+
+    /// Everything queued was handed to ZeroMQ: it may keep sending until the deadline.
+    fn closed(&self) -> bool {
+        let left = self.closing.map_or(0, |at| {
+            at.saturating_duration_since(Instant::now()).as_millis()
+        });
+        let _ = self
+            .push
+            .set_linger(i32::try_from(left).unwrap_or(i32::MAX));
+        true
+    }
+
+    /// The deadline passed with messages still queued: counts them in the log and drops them.
+    fn give_up(&mut self) {
+        let mut count = 0usize;
+        let mut bytes = 0usize;
+        let mut add = |f: &Encoded| {
+            count += 1;
+            bytes += f[0].len() + f[1].len();
+        };
+        self.pending.iter().for_each(&mut add);
+        self.held.iter().for_each(&mut add);
+        self.ctrl.try_iter().for_each(|f| add(&f));
+        while let Some(f) = self.take_data() {
+            add(&f);
+        }
+        tracing::warn!(
+            target: WIRE,
+            "{count} message(s) ({bytes} bytes) were not delivered: the agent did not take them before shutdown"
+        );
+        let _ = self.push.set_linger(0);
     }
 }

@@ -357,6 +357,23 @@ fn run_client_sends_end_of_file_when_its_stdin_ends() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// Runs a task that waits until the test creates `go` in the working directory, so that
+/// side-channel requests (answered only while a task runs) have one.
+fn hold_a_task(r: &Runner) {
+    r.send(
+        "exec",
+        "echo holding; while [ ! -e go ]; do sleep 0.05; done",
+    );
+    let m = r.expect(Duration::from_secs(20));
+    assert_eq!(m.text(), "holding\n");
+}
+
+fn release_the_task(r: &Runner) {
+    std::fs::write(r.work.path().join("go"), b"").unwrap();
+    let out = r.until_finished(crate::TASK);
+    assert_eq!(out.exit_code(), Some(0));
+}
+
 #[test]
 fn unix_socket_side_channel() {
     let dir = tempfile::tempdir().unwrap();
@@ -370,6 +387,7 @@ fn unix_socket_side_channel() {
             ..Options::default()
         },
     );
+    hold_a_task(&r);
     let mut conn = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let m = r.expect(Duration::from_secs(5));
     assert_eq!(m.kind, "waiting-input");
@@ -389,6 +407,14 @@ fn unix_socket_side_channel() {
     conn.read_to_string(&mut got).unwrap();
     assert_eq!(got, "queued");
     assert!(r.recv(Duration::from_millis(200)).is_none());
+
+    // A connection still waiting when the task ends is closed without an answer.
+    let mut waiting = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    assert_eq!(r.expect(Duration::from_secs(5)).kind, "waiting-input");
+    release_the_task(&r);
+    let mut got = String::new();
+    waiting.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "");
 
     // A program using the socket (as the upstream hooks do) gets its answer.
     if have("python3", "unix_socket_side_channel (python client)") {
@@ -417,6 +443,7 @@ fn tcp_side_channel_behind_a_flag() {
             ..Options::default()
         },
     );
+    hold_a_task(&r);
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let m = r.expect(Duration::from_secs(5));
     assert_eq!(m.kind, "waiting-input");
@@ -424,6 +451,7 @@ fn tcp_side_channel_behind_a_flag() {
     let mut got = String::new();
     conn.read_to_string(&mut got).unwrap();
     assert_eq!(got, "over tcp");
+    release_the_task(&r);
 }
 
 /// Measures the delay between a program blocking on stdin and `waiting-input` reaching the

@@ -5,6 +5,7 @@
 
 mod batch;
 mod ecosystem;
+mod faults;
 mod input;
 mod languages;
 mod lifecycle;
