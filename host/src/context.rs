@@ -9,7 +9,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,8 @@ pub(crate) struct Context {
     /// How long an interrupted process group may ignore SIGINT before SIGKILL.
     pub(crate) interrupt_grace: Duration,
     phase: AtomicU8,
+    /// Counts tasks: the number of the running one (see [`Context::current_task`]).
+    task: AtomicU64,
     stopping: AtomicBool,
 }
 
@@ -73,16 +75,26 @@ impl Context {
             child_env,
             interrupt_grace,
             phase: AtomicU8::new(Phase::Idle as u8),
+            task: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
         }
     }
 
     /// Marks the start (or end, with [`Phase::Idle`]) of a task.
     pub(crate) fn set_phase(&self, phase: Phase) {
+        if phase != Phase::Idle && self.phase() == Phase::Idle {
+            self.task.fetch_add(1, Ordering::SeqCst);
+        }
         if phase != Phase::Idle {
             self.groups.begin_task();
         }
         self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// The number of the running task, `None` between tasks. An interrupt meant for one task
+    /// must not reach the next one: whoever acts on it later checks that this is unchanged.
+    pub(crate) fn current_task(&self) -> Option<u64> {
+        (self.phase() != Phase::Idle).then(|| self.task.load(Ordering::SeqCst))
     }
 
     /// The running task's kind.

@@ -72,6 +72,9 @@ const EVENTS_WAITING: usize = 16;
 /// An agent event on its way to a runner (as JSON).
 type EventCall = (Arc<RunnerBox>, String);
 
+/// An interrupt for the runner, and the task it was meant for.
+type InterruptCall = (Arc<RunnerBox>, u64);
+
 /// The plugin and its current runner.
 pub(crate) struct RunnerSlot {
     plugin: Result<Plugin, Unavailable>,
@@ -79,7 +82,7 @@ pub(crate) struct RunnerSlot {
     context: Arc<Context>,
     current: RwLock<Result<Arc<RunnerBox>, Unavailable>>,
     /// Where interrupts are handed to the runner (started on first use; `None` if it could not).
-    interrupts: OnceLock<Option<Lane<Arc<RunnerBox>>>>,
+    interrupts: OnceLock<Option<Lane<InterruptCall>>>,
     /// Where agent events are handed to the runner.
     events: OnceLock<Option<Lane<EventCall>>>,
 }
@@ -202,16 +205,28 @@ impl RunnerSlot {
         }
     }
 
-    /// Forwards an interrupt to the runner, without waiting for it. While the runner is still
-    /// busy with an earlier interrupt, one more waits; further ones are merged into it.
-    pub(crate) fn interrupt(&self) {
+    /// Forwards an interrupt of task `task` to the runner, without waiting for it. While the
+    /// runner is still busy with an earlier interrupt, one more waits; further ones are merged
+    /// into it. An interrupt whose task has ended by the time the lane gets to it is dropped,
+    /// so it cannot stop the next task.
+    pub(crate) fn interrupt(&self, task: u64) {
         let Ok(runner) = self.get() else {
             return;
         };
-        let lane = self
-            .interrupts
-            .get_or_init(|| start_lane("runner-interrupt", 1, |r: Arc<RunnerBox>| r.interrupt()));
-        if lane.as_ref().is_some_and(|lane| !lane.offer(runner)) {
+        let lane = self.interrupts.get_or_init(|| {
+            let context = Arc::clone(&self.context);
+            start_lane("runner-interrupt", 1, move |(r, task): InterruptCall| {
+                if context.current_task() == Some(task) {
+                    r.interrupt();
+                } else {
+                    tracing::debug!("dropped an interrupt: its task has ended");
+                }
+            })
+        });
+        if lane
+            .as_ref()
+            .is_some_and(|lane| !lane.offer((runner, task)))
+        {
             tracing::debug!("the runner is still handling an interrupt; merged this one into it");
         }
     }

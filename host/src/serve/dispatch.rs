@@ -18,7 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::completion;
-use crate::context::{Context, Phase};
+use crate::context::Context;
 use crate::logging::WIRE;
 use crate::messages;
 use crate::plugin::RunnerSlot;
@@ -138,10 +138,10 @@ impl Dispatcher {
     fn interrupt(&self, _held: Held) {
         let signalled = self.context.interrupt();
         tracing::debug!("interrupt: signalled {signalled} process group(s)");
-        if self.context.phase() != Phase::Idle {
+        if let Some(task) = self.context.current_task() {
             // The runner's interrupt lane is bounded and never waits, so the op's charge ends
             // here.
-            self.runner.interrupt();
+            self.runner.interrupt(task);
         }
     }
 

@@ -42,10 +42,14 @@ pub struct Interpreter {
     interrupted: AtomicBool,
     next_id: AtomicU64,
     /// The id of the running query (0: none).
-    current: AtomicU64,
+    current: Arc<AtomicU64>,
     /// Also send interrupts as a command on stdin (see [`Interpreter::interrupt_by_command`]).
     interrupt_command: bool,
 }
+
+/// How long an interpreter that takes interrupts as commands has to act on one before it gets
+/// SIGINT (see [`Interpreter::interrupt_by_command`]).
+pub const SIGINT_AFTER_COMMAND: Duration = Duration::from_millis(100);
 
 /// How long a new interpreter may take to become ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,16 +94,17 @@ impl Interpreter {
             busy: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
-            current: AtomicU64::new(0),
+            current: Arc::new(AtomicU64::new(0)),
             interrupt_command: false,
         })
     }
 
-    /// Sends every interrupt also as `{"op":"interrupt","id":N}` on stdin, for drivers whose
-    /// event loop can stop a waiting query itself. One SIGINT still stops code that keeps the
-    /// event loop busy. Node.js needs both: it can swallow a SIGINT that arrives as a snippet's
-    /// synchronous part finishes, and a SIGINT that lands while `breakOnSigint` is being set up
-    /// or torn down kills the whole process, so the signal must not be repeated.
+    /// Sends interrupts as `{"op":"interrupt","id":N}` on stdin, for drivers whose event loop
+    /// can stop a waiting query itself, and SIGINT only to a query still running
+    /// [`SIGINT_AFTER_COMMAND`] later (code that keeps the event loop busy). Node.js needs
+    /// this: a SIGINT that lands while `breakOnSigint` is being set up or torn down can kill
+    /// the process or interrupt the next snippet, and one that arrives as a snippet's
+    /// synchronous part finishes can be swallowed.
     pub fn interrupt_by_command(mut self) -> Self {
         self.interrupt_command = true;
         self
@@ -200,10 +205,26 @@ impl Interpreter {
             return;
         }
         self.interrupted.store(true, Ordering::SeqCst);
-        let _ = self.process.signal(libc::SIGINT);
         let query = self.current.load(Ordering::SeqCst);
-        if self.interrupt_command && query != 0 {
-            let _ = self.send(&serde_json::json!({"op": "interrupt", "id": query}));
+        if !self.interrupt_command || query == 0 {
+            let _ = self.process.signal(libc::SIGINT);
+            return;
+        }
+        let _ = self.send(&serde_json::json!({"op": "interrupt", "id": query}));
+        // Code that keeps the event loop busy never reads the command: it gets SIGINT, but
+        // only if it is still running a moment later, so that no signal lands while the
+        // driver starts or ends a snippet.
+        let (process, current) = (Arc::clone(&self.process), Arc::clone(&self.current));
+        let fallback = std::thread::Builder::new()
+            .name("interpreter-interrupt".into())
+            .spawn(move || {
+                std::thread::sleep(SIGINT_AFTER_COMMAND);
+                if current.load(Ordering::SeqCst) == query {
+                    let _ = process.signal(libc::SIGINT);
+                }
+            });
+        if fallback.is_err() {
+            let _ = self.process.signal(libc::SIGINT);
         }
     }
 
