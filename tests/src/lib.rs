@@ -102,3 +102,23 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// Waits until a process whose command line is exactly `argv` exists (at most `timeout`);
+/// whether it appeared. Tests use it to act only once a program has really started, not
+/// while the shell that starts it is between `fork` and `exec`.
+pub fn wait_for_process(argv: &[&str], timeout: std::time::Duration) -> bool {
+    let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        let found = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted));
+        if found {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
