@@ -3,6 +3,7 @@
 //! `target/dist/krunner-<version>-x86_64-linux-gnu.tar.gz`, then checks the tarball. The
 //! directory it was packed from stays next to it, as the tarball unpacks.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -101,6 +102,8 @@ fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistE
         let data = std::fs::read(from).map_err(io(from))?;
         let to = stage.join(&name);
         std::fs::write(&to, &data).map_err(io(&to))?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).map_err(io(&to))?;
         entries.push(Entry {
             name,
             executable,
