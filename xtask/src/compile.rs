@@ -72,6 +72,25 @@ pub(crate) fn build(ws: &Workspace) -> Result<Built, CompileError> {
     Ok(Built { host, plugins })
 }
 
+/// Builds one more plugin package the way the shipped plugins are built (for the tests: the
+/// panicking fixture shows that unwinding works in a plugin from this toolchain).
+pub(crate) fn build_plugin(ws: &Workspace, package: &str) -> Result<PathBuf, CompileError> {
+    check_zigbuild()?;
+    let files: Vec<PathBuf> = zigbuild(ws, PLUGIN_PROFILE, &[package.to_owned()])?
+        .into_iter()
+        .filter(|a| a.kind == Kind::Cdylib)
+        .map(|a| a.file)
+        .collect();
+    match <[PathBuf; 1]>::try_from(files) {
+        Ok([file]) => Ok(file),
+        Err(files) => Err(CompileError::Plugins {
+            expected: 1,
+            found: files.len(),
+            files,
+        }),
+    }
+}
+
 fn check_zigbuild() -> Result<(), CompileError> {
     let out = Command::new("cargo-zigbuild")
         .arg("--version")

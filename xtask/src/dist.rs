@@ -81,6 +81,19 @@ pub(crate) fn dist() -> Result<(PathBuf, Report), DistError> {
     Ok((tarball, report))
 }
 
+/// The test plugin that panics on request.
+const FIXTURE_PACKAGE: &str = "kernel-panicky";
+
+/// Builds [`FIXTURE_PACKAGE`] like the shipped plugins and copies it into `dir`.
+pub(crate) fn fixture(dir: &Path) -> Result<PathBuf, DistError> {
+    let ws = Workspace::load()?;
+    let built = compile::build_plugin(&ws, FIXTURE_PACKAGE)?;
+    let name = built.file_name().unwrap_or_default();
+    let to = dir.join(name);
+    std::fs::copy(&built, &to).map_err(|e| DistError::Io(to.clone(), e))?;
+    Ok(to)
+}
+
 /// Copies the built files into a fresh `stage` directory; returns them as tarball entries.
 fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistError> {
     let io = |p: &Path| {

@@ -6,6 +6,9 @@
 //! - `check-dist TARBALL`: the checks a tarball must pass (every ELF needs at most
 //!   `GLIBC_2.17`, only glibc's libraries, and is stripped; the sums and the manifest match).
 //!   Prints each file's size and needs, and exits 1 when anything fails.
+//! - `dist-fixture DIR`: builds the panicking test plugin like the shipped plugins and copies
+//!   it into DIR (a copy of an unpacked tarball), for the tests that show unwinding works in
+//!   plugins from the distribution's toolchain.
 
 mod archive;
 mod check;
@@ -17,7 +20,7 @@ mod policy;
 mod tool;
 mod workspace;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,31 +41,26 @@ enum Task {
         /// The tarball.
         tarball: PathBuf,
     },
+    /// Build the panicking test plugin like the shipped plugins, into DIR.
+    DistFixture {
+        /// The directory to copy it into.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let result =
-        match args.task {
-            Task::Dist => dist::dist().map(|(tarball, report)| {
-                print!("{}", report.table());
-                println!("\nwrote {}", tarball.display());
-                true
-            }),
-            Task::CheckDist { tarball } => check::check(&tarball)
-                .map_err(dist::DistError::from)
-                .map(|report| {
-                    print!("{}", report.table());
-                    for p in &report.problems {
-                        println!("FAIL: {p}");
-                    }
-                    let ok = report.problems.is_empty();
-                    if ok {
-                        println!("\n{}: every check passed", tarball.display());
-                    }
-                    ok
-                }),
-        };
+    let result = match Args::parse().task {
+        Task::Dist => dist::dist().map(|(tarball, report)| {
+            print!("{}", report.table());
+            println!("\nwrote {}", tarball.display());
+            true
+        }),
+        Task::CheckDist { tarball } => check_dist(&tarball),
+        Task::DistFixture { dir } => dist::fixture(&dir).map(|file| {
+            println!("wrote {}", file.display());
+            true
+        }),
+    };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -71,6 +69,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Checks a tarball and prints the report; returns whether it passed.
+fn check_dist(tarball: &Path) -> Result<bool, dist::DistError> {
+    let report = check::check(tarball)?;
+    print!("{}", report.table());
+    for p in &report.problems {
+        println!("FAIL: {p}");
+    }
+    let ok = report.problems.is_empty();
+    if ok {
+        println!("\n{}: every check passed", tarball.display());
+    }
+    Ok(ok)
 }
 
 /// An error and its sources, `: `-separated.
