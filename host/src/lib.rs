@@ -23,13 +23,15 @@
 //! - [`services`]: `start-service` and friends, service definitions, intrinsic services.
 //! - Around them: [`cli`] (arguments), [`config`] (the agent's config files), [`child_env`]
 //!   (the environment of user processes), [`messages`] (texts users see), [`logging`],
-//!   [`proctitle`] (hiding serve mode's arguments) and [`sys`] (the libc calls).
+//!   [`proctitle`] (hiding serve mode's arguments), [`glibc`] (the oldest glibc it runs on)
+//!   and [`sys`] (the libc calls).
 
 mod child_env;
 mod cli;
 mod commands;
 mod config;
 mod context;
+mod glibc;
 mod input;
 mod logging;
 mod messages;
