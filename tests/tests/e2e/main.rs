@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod aws_polly;
 mod batch;
 mod ecosystem;
 mod faults;
@@ -10,6 +11,7 @@ mod input;
 mod languages;
 mod lifecycle;
 mod misbehaving;
+mod moto;
 mod nodejs_repl;
 mod plugins;
 mod processes;
