@@ -1,12 +1,13 @@
 //! The HTTP client the requests go through: `ureq` (blocking, small) with rustls on the `ring`
-//! provider and the system's CA store (`rustls-native-certs`: `/etc/ssl/certs` and the like,
-//! or `SSL_CERT_FILE`/`SSL_CERT_DIR` of the runner's environment), so nothing needs OpenSSL.
-//! Proxies come from the runner's environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+//! provider and the system's CA store (`rustls-native-certs`: `/etc/ssl/certs` and the like),
+//! or the certificates `SSL_CERT_FILE`/`SSL_CERT_DIR` name ([`Trust`]), so nothing needs
+//! OpenSSL. Proxies come from the runner's environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`).
 //!
 //! Every request gets an agent of its own, so that cancelling it (`ureq::Agent::shutdown`)
 //! closes that request's connection and nothing else. Every wait is bounded: see the
 //! constants.
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,21 +20,31 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole request may take, from resolving to the last byte of the answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The system's CA store is unusable.
+/// Where HTTPS finds the CA certificates it trusts: `SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// (colon-separated) of the child environment, else the system's store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// A PEM file of certificates.
+    pub file: Option<PathBuf>,
+    /// Directories of certificate files.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// No CA certificate to trust.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "no CA certificates for HTTPS in the system's store ({0}); install the ca-certificates \
-     package or set SSL_CERT_FILE"
+    "no CA certificates for HTTPS in {0}; install the ca-certificates package or set \
+     SSL_CERT_FILE"
 )]
 pub struct TlsError(String);
 
-/// An agent for one request; `https` loads the system's CA certificates (once per process).
-pub fn agent(https: bool) -> Result<ureq::Agent, TlsError> {
+/// An agent for one request: plain HTTP without `trust`, HTTPS trusting it with.
+pub fn agent(trust: Option<&Trust>) -> Result<ureq::Agent, TlsError> {
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
-    if https {
-        tls = tls.root_certs(RootCerts::Specific(system_roots()?));
+    if let Some(trust) = trust {
+        tls = tls.root_certs(RootCerts::Specific(roots(trust)?));
     }
     let config = ureq::Agent::config_builder()
         .timeout_resolve(Some(RESOLVE_TIMEOUT))
@@ -47,27 +58,46 @@ pub fn agent(https: bool) -> Result<ureq::Agent, TlsError> {
     Ok(ureq::Agent::new_with_config(config))
 }
 
-/// The system's CA certificates, loaded once.
-fn system_roots() -> Result<Arc<Vec<Certificate<'static>>>, TlsError> {
-    static ROOTS: OnceLock<Result<Arc<Vec<Certificate<'static>>>, TlsError>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            let certs: Vec<Certificate<'static>> = found
-                .certs
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-                .collect();
-            if certs.is_empty() {
-                let why = found
-                    .errors
-                    .first()
-                    .map_or_else(|| "none found".to_owned(), ToString::to_string);
-                return Err(TlsError(why));
-            }
-            Ok(Arc::new(certs))
-        })
-        .clone()
+/// The certificates `trust` names. The system's store is loaded once it has certificates (an
+/// image may get them while the runner lives); named files are read for each request.
+fn roots(trust: &Trust) -> Result<Arc<Vec<Certificate<'static>>>, TlsError> {
+    static SYSTEM: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
+    if *trust != Trust::default() {
+        let mut found = rustls_native_certs::load_certs_from_paths(trust.file.as_deref(), None);
+        for dir in &trust.dirs {
+            let more = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+            found.certs.extend(more.certs);
+            found.errors.extend(more.errors);
+        }
+        return certificates(found, "SSL_CERT_FILE/SSL_CERT_DIR").map(Arc::new);
+    }
+    if let Some(roots) = SYSTEM.get() {
+        return Ok(Arc::clone(roots));
+    }
+    let certs = certificates(
+        rustls_native_certs::load_native_certs(),
+        "the system's store",
+    )?;
+    Ok(Arc::clone(SYSTEM.get_or_init(|| Arc::new(certs))))
+}
+
+fn certificates(
+    found: rustls_native_certs::CertificateResult,
+    place: &str,
+) -> Result<Vec<Certificate<'static>>, TlsError> {
+    let certs: Vec<Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if certs.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(TlsError(format!("{place} ({why})")));
+    }
+    Ok(certs)
 }
 
 /// A short reason for a request that got no answer.
@@ -120,7 +150,7 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let started = std::time::Instant::now();
-        let error = agent(false)
+        let error = agent(None)
             .expect("agent")
             .get(&format!("http://127.0.0.1:{port}/"))
             .call()

@@ -135,7 +135,7 @@ mod tests {
     fn a_cancelled_request_returns_at_once_and_its_worker_ends() {
         let inflight = Arc::new(InFlight::default());
         let url = silent_server();
-        let agent = crate::http::agent(false).expect("agent");
+        let agent = crate::http::agent(None).expect("agent");
         let canceller = {
             let inflight = Arc::clone(&inflight);
             std::thread::spawn(move || {
@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn an_interrupt_before_the_request_cancels_it() {
         let inflight = InFlight::default();
-        let agent = crate::http::agent(false).expect("agent");
+        let agent = crate::http::agent(None).expect("agent");
         let url = silent_server();
         let worker_agent = agent.clone();
         let outcome = inflight
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn a_finished_request_gives_its_result() {
         let inflight = InFlight::default();
-        let agent = crate::http::agent(false).expect("agent");
+        let agent = crate::http::agent(None).expect("agent");
         let outcome = inflight.run(&agent, || false, || 42).expect("started");
         assert!(matches!(outcome, Outcome::Done(42)), "{outcome:?}");
         inflight.cancel(); // nothing in flight: no effect

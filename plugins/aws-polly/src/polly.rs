@@ -95,7 +95,7 @@ type Response = ureq::http::Response<ureq::Body>;
 impl Polly {
     /// A client for `settings`.
     pub fn new(settings: Settings) -> Result<Self, CallError> {
-        let agent = http::agent(settings.is_https())?;
+        let agent = http::agent(settings.is_https().then_some(&settings.trust))?;
         Ok(Self { settings, agent })
     }
 

@@ -7,8 +7,12 @@
 //!   runner).
 //! - Endpoint: `AWS_ENDPOINT_URL_POLLY`, else `AWS_ENDPOINT_URL`, else Polly's own endpoint in
 //!   the region.
+//! - CA certificates for HTTPS: `SSL_CERT_FILE` and `SSL_CERT_DIR`, else the system's store.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::http::Trust;
 
 /// The region when the environment names none.
 pub const DEFAULT_REGION: &str = "ap-northeast-2";
@@ -28,6 +32,8 @@ pub struct Settings {
     pub endpoint: String,
     /// The credentials, if the environment has them.
     pub credentials: Option<Credentials>,
+    /// The CA certificates HTTPS trusts.
+    pub trust: Trust,
 }
 
 /// AWS credentials.
@@ -101,10 +107,17 @@ impl Settings {
             }),
             _ => None,
         };
+        let trust = Trust {
+            file: var("SSL_CERT_FILE").map(PathBuf::from),
+            dirs: var("SSL_CERT_DIR")
+                .map(|d| std::env::split_paths(&d).collect())
+                .unwrap_or_default(),
+        };
         Ok(Self {
             region,
             endpoint,
             credentials,
+            trust,
         })
     }
 

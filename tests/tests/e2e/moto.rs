@@ -6,6 +6,7 @@
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ const START: Duration = Duration::from_secs(90);
 /// A moto server; stopped when dropped, and killed with the test process in any case.
 pub struct Moto {
     child: Child,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (or `https://`).
     pub endpoint: String,
     _log: tempfile::NamedTempFile,
 }
@@ -26,6 +27,38 @@ pub struct Moto {
 impl Moto {
     /// Starts a server, or `None` (the test is skipped) where moto is not installed.
     pub fn start() -> Option<Self> {
+        Self::start_with("http", &[])
+    }
+
+    /// Starts a server for HTTPS in `dir` with a certificate for 127.0.0.1 from a CA of its
+    /// own; returns it and the CA's certificate (a PEM file), or `None` where moto is not
+    /// installed.
+    pub fn start_https(dir: &Path) -> Option<(Self, PathBuf)> {
+        if !installed() {
+            return None;
+        }
+        let out = Command::new("python3")
+            .args(["-c", CERTIFICATES])
+            .arg(dir)
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+        let args = [
+            "-c",
+            cert.to_str().expect("UTF-8"),
+            "-k",
+            key.to_str().expect("UTF-8"),
+        ];
+        let moto = Self::start_with("https", &args)?;
+        Some((moto, dir.join("ca.pem")))
+    }
+
+    fn start_with(scheme: &str, args: &[&str]) -> Option<Self> {
         if !installed() {
             return None;
         }
@@ -40,6 +73,7 @@ impl Moto {
             "-p",
             &port.to_string(),
         ])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log.reopen().expect("log"))
         .stderr(log.reopen().expect("log"));
@@ -53,7 +87,7 @@ impl Moto {
         let child = cmd.spawn().expect("start moto");
         let mut moto = Moto {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("{scheme}://127.0.0.1:{port}"),
             _log: log,
         };
         let deadline = Instant::now() + START;
@@ -106,6 +140,39 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
         (id, secret)
     }
 }
+
+/// Writes `ca.pem`, and `server.pem` and `server.key` for 127.0.0.1 signed by that CA, into
+/// the directory `sys.argv[1]` (with `cryptography`, which moto depends on).
+const CERTIFICATES: &str = r#"
+import datetime, ipaddress, pathlib, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+out = pathlib.Path(sys.argv[1])
+now = datetime.datetime.now(datetime.timezone.utc)
+def cert(subject, key, issuer, issuer_key, extensions):
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=1)))
+    for ext, critical in extensions:
+        b = b.add_extension(ext, critical=critical)
+    return b.sign(issuer_key, hashes.SHA256())
+name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+ca = cert(name("krunner test CA"), ca_key, name("krunner test CA"), ca_key,
+          [(x509.BasicConstraints(ca=True, path_length=None), True)])
+server = cert(name("127.0.0.1"), key, ca.subject, ca_key, [
+    (x509.BasicConstraints(ca=False, path_length=None), True),
+    (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+    (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)])
+pem = serialization.Encoding.PEM
+(out / "ca.pem").write_bytes(ca.public_bytes(pem))
+(out / "server.pem").write_bytes(server.public_bytes(pem))
+(out / "server.key").write_bytes(key.private_bytes(
+    pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
 
 impl Drop for Moto {
     fn drop(&mut self) {
