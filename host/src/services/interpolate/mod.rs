@@ -210,6 +210,13 @@ mod tests {
             cmd("{ports[0]:999999999999}"),
             Err(InterpolateError::Malformed { .. })
         ));
+        // Wider than a usize is not "no width".
+        for spec in ["99999999999999999999999", ".99999999999999999999999"] {
+            assert!(matches!(
+                cmd(&format!("{{runtime_path:{spec}}}")),
+                Err(InterpolateError::Malformed { .. })
+            ));
+        }
     }
 
     #[test]
