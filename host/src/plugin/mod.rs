@@ -13,7 +13,7 @@ mod callbacks;
 mod error;
 mod interpreter;
 mod load;
-mod preflight;
+pub(crate) mod preflight;
 pub(crate) mod probe;
 mod search;
 mod slot;

@@ -20,6 +20,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use field::field;
+#[cfg(feature = "fuzzing")]
+pub(crate) use format::MAX_WIDTH;
 pub(crate) use python::{py_repr, to_str};
 
 /// Variables visible to templates: `runtime_path`, `ports`, and prestart `ref`s.
