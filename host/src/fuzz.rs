@@ -20,7 +20,7 @@ use crate::services::{Variables, MAX_WIDTH};
 /// registry parses it.
 pub fn decode_frames(data: &[u8]) {
     let frames: Vec<Vec<u8>> = data.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
-    match crate::wire::decode(&frames) {
+    match crate::wire::decode(crate::wire::Body::Frames(frames)) {
         Ok(crate::wire::Op::StartService(payload)) => {
             if let Err(e) = Request::parse(&payload) {
                 let _ = e.to_string();

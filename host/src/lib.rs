@@ -32,9 +32,9 @@ mod cli;
 mod commands;
 mod config;
 mod context;
-mod glibc;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
+mod glibc;
 mod input;
 mod logging;
 mod messages;
