@@ -329,3 +329,52 @@ fn the_samples_run_with_an_endpoint_and_are_skipped_without_credentials() {
         "{out}"
     );
 }
+
+/// How long a synthesis takes against moto on loopback: the `code` round trip through the
+/// runner (a signed request on a fresh connection, base64, the `media` message), against
+/// boto3's `synthesize_speech` on one kept-alive connection to the same server. Run with
+/// `cargo test -p krunner-tests --release --test e2e -- --ignored --nocapture measure_polly`.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn measure_polly_request_latency() {
+    const ROUNDS: usize = 100;
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let r = runner(&moto.endpoint, KEY);
+    let mut runner_ms: Vec<f64> = (0..=ROUNDS)
+        .map(|_| {
+            let started = Instant::now();
+            audio(&speak(&r, "Hello, world!", "Joanna", "text"));
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .skip(1)
+        .collect();
+    runner_ms.sort_by(f64::total_cmp);
+    let script = r#"
+import statistics, sys, time
+import boto3
+polly = boto3.client("polly", endpoint_url=sys.argv[1], region_name="us-east-1",
+                     aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
+def once():
+    started = time.perf_counter()
+    polly.synthesize_speech(Text="Hello, world!", VoiceId="Joanna",
+                            OutputFormat="ogg_vorbis")["AudioStream"].read()
+    return (time.perf_counter() - started) * 1000
+once()
+print(statistics.median(once() for _ in range(int(sys.argv[4]))))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &moto.endpoint, KEY.0, KEY.1])
+        .arg(ROUNDS.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    println!(
+        "SynthesizeSpeech against moto, median of {ROUNDS}: runner `code` round trip {:.2} ms \
+         (p90 {:.2} ms); boto3 {} ms",
+        runner_ms[ROUNDS / 2],
+        runner_ms[ROUNDS * 9 / 10],
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+}

@@ -1,5 +1,5 @@
-//! A real Polly API on loopback: moto's server (PyPI `moto[server]`, which `.ci/run`
-//! installs), started on a free port. moto implements `SynthesizeSpeech` (its audio is eight
+//! A real Polly API on loopback: moto's server (PyPI `moto` with its Polly and IAM backends,
+//! and flask and flask-cors for the server, which `.ci/run` installs), started on a free port. moto implements `SynthesizeSpeech` (its audio is eight
 //! zero bytes, with Polly's `Content-Type`) and `DescribeVoices` (Polly's voice list), checks
 //! request parameters as Polly does, and, with IAM authentication switched on, checks SigV4
 //! signatures with botocore's signer.
@@ -185,7 +185,10 @@ impl Drop for Moto {
 fn installed() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     let installed = *INSTALLED.get_or_init(|| python_has("moto.server"));
-    require("moto[server] (pip)", installed)
+    require(
+        "moto's server (pip install 'moto[polly,iam]' flask flask-cors)",
+        installed,
+    )
 }
 
 /// One server for the tests that only read from it, started once and kept (on a thread of
