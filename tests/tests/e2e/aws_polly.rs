@@ -362,7 +362,7 @@ def once():
                             OutputFormat="ogg_vorbis")["AudioStream"].read()
     return (time.perf_counter() - started) * 1000
 once()
-print(statistics.median(once() for _ in range(int(sys.argv[4]))))
+print(f"{statistics.median(once() for _ in range(int(sys.argv[4]))):.2f}")
 "#;
     let out = std::process::Command::new("python3")
         .args(["-c", script, &moto.endpoint, KEY.0, KEY.1])
