@@ -333,7 +333,8 @@ fn the_samples_run_with_an_endpoint_and_are_skipped_without_credentials() {
 /// How long a synthesis takes against moto on loopback: the `code` round trip through the
 /// runner (a signed request on a fresh connection, base64, the `media` message), against
 /// boto3's `synthesize_speech` on one kept-alive connection to the same server. Run with
-/// `cargo test -p krunner-tests --release --test e2e -- --ignored --nocapture measure_polly`.
+/// `cargo test -p krunner-tests --test e2e -- --ignored --nocapture measure_polly`, with
+/// `KRUNNER_TEST_DIST` for the runner from a tarball.
 #[test]
 #[ignore = "measurement; run explicitly"]
 fn measure_polly_request_latency() {
