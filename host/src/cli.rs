@@ -150,6 +150,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH", default_value = "/opt/kernel/ttyd")]
     pub(crate) ttyd_binary: PathBuf,
 
+    /// Also accept the private op of `krunner console` (docs/protocol.md §2.11); only
+    /// `krunner console` passes it, to the runner it starts for itself.
+    #[arg(long, hide = true)]
+    pub(crate) console_ops: bool,
+
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]
     pub(crate) language: Option<String>,

@@ -24,7 +24,7 @@ pub(crate) use gate::Held;
 pub(crate) use limits::DEFAULT_MAX_MESSAGE;
 pub(crate) use limits::{parse_size, Limits, QUEUED_INPUTS};
 pub(crate) use msg::{validate_media, Finish, Msg, ServiceResult};
-pub(crate) use ops::{decode, Op, Payload};
+pub(crate) use ops::{decode, decode_private, Op, Payload, UNKNOWN_COMPLETENESS};
 pub(crate) use outbox::{never_block_here, Outbox};
 pub(crate) use receive::Inbound;
 pub(crate) use socket::{Endpoints, Transport};
