@@ -322,7 +322,10 @@ mod tests {
             serde_json::from_str(r#"{"status": "maybe", "hint": 1}"#).expect("future");
         assert_eq!(future.status, Completeness::Unknown);
         let json = serde_json::to_value(IsCompleteReply::incomplete("    ")).expect("json");
-        assert_eq!(json, serde_json::json!({"status": "incomplete", "indent": "    "}));
+        assert_eq!(
+            json,
+            serde_json::json!({"status": "incomplete", "indent": "    "})
+        );
     }
 
     #[test]

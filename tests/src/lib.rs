@@ -8,6 +8,7 @@
 
 mod artifacts;
 mod runner;
+pub mod tmux;
 
 use std::process::{Command, Stdio};
 

@@ -128,9 +128,7 @@ impl Dispatcher {
                 let _ = lanes.complete.send(completion::Request::new(Some(json)));
             }
             Op::IsComplete(json) => {
-                let _ = lanes
-                    .is_complete
-                    .send(completion::Request::new(Some(json)));
+                let _ = lanes.is_complete.send(completion::Request::new(Some(json)));
             }
             Op::Interrupt => self.interrupt(held),
             Op::Status => self.outbox.send(Msg::Status {

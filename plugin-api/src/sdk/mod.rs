@@ -18,8 +18,8 @@ pub use temp_dir::TempDir;
 
 use crate::error::PluginError;
 use crate::payload::{
-    Completeness, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo,
-    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
+    Completeness, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
+    Sample, ServiceCommand, ServiceRequest,
 };
 
 /// The former name of [`Interpreter`], kept so that plugins written against it still build.

@@ -63,7 +63,10 @@ fn plugin_built_against_api_1_2_keeps_working_and_answers_is_complete_by_default
         r.is_complete("def f():"),
         serde_json::json!({"status": "complete", "indent": ""})
     );
-    assert_eq!(r.run("code", "still").stdout_text(), "oldminor says still\n");
+    assert_eq!(
+        r.run("code", "still").stdout_text(),
+        "oldminor says still\n"
+    );
     let dir_arg = dir.path().display().to_string();
     let (code, out, _) = krunner(&["plugins", "check", "--plugin-dir", &dir_arg, "oldminor"]);
     assert_eq!(code, Some(0), "{out}");

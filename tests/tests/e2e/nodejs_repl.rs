@@ -131,7 +131,12 @@ fn is_complete_answers_with_the_parser() {
             ..Options::default()
         },
     );
-    let status = |code: &str| r.is_complete(code)["status"].as_str().unwrap_or("?").to_owned();
+    let status = |code: &str| {
+        r.is_complete(code)["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    };
     assert_eq!(status("let x = 1"), "complete");
     assert_eq!(status("function f() {"), "incomplete");
     assert_eq!(r.is_complete("function f() {")["indent"], "  ");
