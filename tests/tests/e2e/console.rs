@@ -91,6 +91,7 @@ fn input_shows_its_prompt_and_getpass_does_not_echo() {
     assert!(!c.screen().contains("hunter2"), "{}", c.screen());
     // While the snippet waits for input, Tab completes from its live namespace.
     c.run("answer_value = 1");
+    let before = c.prompt_count();
     c.type_text("again = input('again? ')");
     c.keys(&["Enter"]);
     c.wait_for("\nagain?");
@@ -98,7 +99,7 @@ fn input_shows_its_prompt_and_getpass_does_not_echo() {
     c.keys(&["Tab"]);
     c.wait_for("\nagain? answer_value");
     c.keys(&["Enter"]);
-    c.wait_for_prompts(c.prompt_count() + 1);
+    c.wait_for_prompts(before + 1);
     assert_eq!(c.run("again"), "'answer_value'");
 }
 
