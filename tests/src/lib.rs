@@ -7,6 +7,7 @@
 //! that crate's. Everything here panics instead of returning errors: it is for tests.
 
 mod artifacts;
+pub mod pty;
 mod runner;
 pub mod tmux;
 

@@ -1,8 +1,10 @@
 //! `krunner console` in a real terminal (tmux): state, multi-line input, completion,
 //! interrupts, input requests, rich output, history, exit, for python, nodejs and c.
 
+use std::time::Duration;
+
 use krunner_tests::tmux::{tmux_present, Console};
-use krunner_tests::{python_has, require};
+use krunner_tests::{artifacts, pty, python_has, require};
 
 /// Whether tmux and python3 are there (the test is skipped, or fails in CI, otherwise).
 fn python_ready() -> bool {
@@ -205,5 +207,34 @@ fn c_snippets_end_at_a_blank_line_and_show_their_exit_code() {
     assert!(
         screen.contains("return 3; }\n/* end */\n\nhi from c\n[exit 3]"),
         "{screen}"
+    );
+}
+
+/// Startup to the first prompt, for the c plugin (the README's number):
+/// `cargo test -p krunner-tests --release --test e2e -- --ignored --nocapture measure_console`.
+#[test]
+#[ignore]
+fn measure_console_startup() {
+    let mut times: Vec<Duration> = (0..20)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cmd = std::process::Command::new(&artifacts().krunner);
+            cmd.arg("console")
+                .args(artifacts().plugin_dir_args("c"))
+                .arg("c")
+                .current_dir(dir.path())
+                .env("XDG_STATE_HOME", dir.path())
+                .env_remove("KRUNNER_PLUGIN_PATH");
+            pty::time_to_prompt(cmd, ">>> ", Duration::from_secs(30))
+        })
+        .collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "krunner console c, start to first prompt (20 runs): min {:.1} ms, median {:.1} ms, \
+         max {:.1} ms",
+        ms(times[0]),
+        ms(times[10]),
+        ms(times[19])
     );
 }
