@@ -116,6 +116,13 @@ impl Console {
         self.tmux(&args);
     }
 
+    /// Pastes `text` as a terminal emulator does: in bracketed-paste markers when the
+    /// program asked for them (`paste-buffer -p`), each line feed sent as a carriage return.
+    pub fn paste(&self, text: &str) {
+        self.tmux(&["set-buffer", "-b", "pasted", "--", text]);
+        self.tmux(&["paste-buffer", "-p", "-d", "-b", "pasted", "-t", "0"]);
+    }
+
     /// The whole screen, scrollback included, lines joined where they wrapped, without
     /// trailing spaces.
     pub fn screen(&self) -> String {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use krunner_tests::tmux::{tmux_present, Console};
+use krunner_tests::tmux::{prompts, tmux_present, Console};
 use krunner_tests::{artifacts, pty, python_has, require};
 
 /// Whether tmux and python3 are there (the test is skipped, or fails in CI, otherwise).
@@ -47,6 +47,18 @@ fn python_keeps_state_runs_multi_line_defs_and_completes_live_names() {
     assert!(c.run("f(2)").contains("NameError"));
     c.run(":load inputs.py");
     assert_eq!(c.run("f(2) + my_long_variable"), "49");
+}
+
+#[test]
+fn a_pasted_block_is_inserted_whole_and_runs_at_enter() {
+    let Some(c) = python_console() else { return };
+    // Pasted line by line, the first line alone would run at its line break.
+    c.paste("pasted_a = 5\nif pasted_a:\n    pasted_b = pasted_a * 2\n");
+    let screen = c.wait_for(">>> pasted_a = 5\nif pasted_a:\n    pasted_b = pasted_a * 2");
+    assert_eq!(prompts(&screen), 1, "{screen}");
+    c.keys(&["Enter"]);
+    c.wait_for_prompts(2);
+    assert_eq!(c.run("pasted_b"), "10");
 }
 
 #[test]
