@@ -133,6 +133,11 @@ impl Console {
         screen
     }
 
+    /// The visible screen with its colours, as tmux writes them (SGR escape sequences).
+    pub fn coloured_screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "0"])
+    }
+
     /// Waits until `check` accepts the screen; returns it. Panics with the screen after
     /// [`SCREEN_DEADLINE`].
     pub fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {

@@ -20,7 +20,6 @@ mod socket;
 mod socket_thread;
 
 pub(crate) use gate::Held;
-#[cfg(test)]
 pub(crate) use limits::DEFAULT_MAX_MESSAGE;
 pub(crate) use limits::{parse_size, Limits, QUEUED_INPUTS};
 pub(crate) use msg::{validate_media, Finish, Msg, ServiceResult};

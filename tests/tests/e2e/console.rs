@@ -198,6 +198,14 @@ fn a_nodejs_session() {
     c.wait_for("hello Bob");
     assert!(c.run("undefinedThing").contains("ReferenceError"));
     assert!(c.screen().contains("[exit 1]"));
+    // stderr is red on a terminal, stdout is not.
+    c.run("console.error('to stderr'); console.log('to stdout')");
+    let coloured = c.coloured_screen();
+    assert!(coloured.contains("\x1b[31mto stderr"), "{coloured:?}");
+    assert!(
+        coloured.contains("to stdout") && !coloured.contains("\x1b[31mto stdout"),
+        "{coloured:?}"
+    );
 }
 
 #[test]

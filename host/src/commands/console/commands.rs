@@ -64,6 +64,25 @@ pub(super) fn parse(input: &str) -> Option<Command> {
     })
 }
 
+/// The largest file `:load` runs: the runner's default limit on one message.
+pub(super) const LOAD_MAX: u64 = crate::wire::DEFAULT_MAX_MESSAGE as u64;
+
+/// The text of a file for `:load`; an error for one over [`LOAD_MAX`] or not UTF-8.
+pub(super) fn read_loaded(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(LOAD_MAX + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > LOAD_MAX {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            LOAD_MAX >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// The inputs as `:save` writes them: each followed by a blank line.
 pub(super) fn saved_text(inputs: &[String]) -> String {
     let mut text = String::new();

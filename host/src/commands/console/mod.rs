@@ -180,7 +180,7 @@ impl Console {
                 };
                 self.screen.note(&note)?;
             }
-            Command::Load(path) => match std::fs::read_to_string(&path) {
+            Command::Load(path) => match commands::read_loaded(&path) {
                 Ok(code) => self.run(&code)?,
                 Err(e) => self
                     .screen
