@@ -5,10 +5,11 @@
 //! suggests, and where the runner cannot tell a blank line ends the snippet. Alt-Enter runs
 //! the snippet as it is.
 //!
-//! rustyline rather than reedline: it is the smaller of the two (no crossterm, no chrono),
-//! builds with the project's Rust 1.85 (reedline 0.52 needs 1.95), and has everything the
-//! console needs: Emacs keys, bracketed paste, history files with multi-line entries,
-//! completion and key bindings that can decide per key press.
+//! rustyline rather than reedline: it builds with the project's minimum Rust, 1.85 (reedline
+//! 0.52 needs 1.95), brings fewer crates (reedline adds chrono and strum and works the
+//! terminal through crossterm), and has everything the console needs: Emacs keys, bracketed
+//! paste, history files with multi-line entries, completion and key bindings that can decide
+//! per key press.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
