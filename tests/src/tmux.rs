@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::artifacts;
@@ -13,6 +14,9 @@ pub const SCREEN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The console's prompt, as `capture-pane` shows it (trailing spaces trimmed).
 const PROMPT: &str = ">>>";
+
+/// Numbers the tmux servers this process starts.
+static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A `krunner console` running in its own tmux server; killed when dropped.
 pub struct Console {
@@ -47,7 +51,13 @@ impl Console {
     /// Starts the console in `dir` (its history goes to `dir/state`).
     pub fn start_in(language: &str, dir: &Path) -> Self {
         let console = Self {
-            socket: dir.join(format!("tmux-{}.sock", std::process::id())),
+            // A server of its own, also for a console started again in the same directory
+            // while the previous server may still be exiting.
+            socket: dir.join(format!(
+                "tmux-{}-{}.sock",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            )),
             dir: dir.to_path_buf(),
             state: dir.join("state"),
             _owned: None,
