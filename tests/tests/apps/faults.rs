@@ -49,6 +49,7 @@ fn an_app_that_is_not_installed_is_named_at_once() {
                 || error.contains(&format!("No module named '{module}'")),
             "{error}"
         );
+        eprintln!("{name}: failed in {took:?}");
         // Not the 30 s port wait: at once (measured well under 0.5 s; the margin is for a
         // loaded machine).
         assert!(took < Duration::from_secs(2), "{name} took {took:?}");
