@@ -12,6 +12,7 @@ the page showed when the element does not appear within 60 s.
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,21 +79,36 @@ def debugger_url(profile, browser):
 def main():
     chromium, url, selector = sys.argv[1:4]
     shot = sys.argv[4] if len(sys.argv) > 4 else None
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helpers may still write to the profile while they exit.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        # A session of its own, so that its helper processes are stopped with it.
         browser = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
-            return run(Page(websocket.create_connection(debugger_url(profile, browser), timeout=DEADLINE)), url, selector, shot)
+            ws = websocket.create_connection(debugger_url(profile, browser), timeout=DEADLINE)
+            return run(Page(ws), url, selector, shot)
         finally:
-            browser.terminate()
-            try:
-                browser.wait(10)
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+            stop(browser)
+
+
+def stop(browser):
+    """SIGTERM to Chromium's process group, SIGKILL to what is left after 10 s."""
+    try:
+        os.killpg(browser.pid, signal.SIGTERM)
+        browser.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(browser.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    browser.wait()
 
 
 def run(page, url, selector, shot):

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use krunner_tests::{free_port, Options};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{
-    browse, have, have_chromium, processes_with, python_runner, run_in_kernel, service,
-    shut_down_leaving_nothing, start, App,
+    browse, config_file_of, config_under, have, have_chromium, processes_with, python_runner,
+    run_in_kernel, service, shut_down_leaving_nothing, start, App,
 };
 
 /// One Jupyter app: its service name, its module, its main page, what its page carries, and
@@ -78,12 +78,61 @@ fn exercise(r: &App, app: &Jupyter, shot: Option<&Path>) {
 
     let (again, _) = start(r, service(app.name, port));
     assert_eq!(again, json!({"status": "running"}));
+    check_older_versions(r, app, port);
 
     shut_down_leaving_nothing(r, app.name, port);
     assert!(
         processes_with(&kernel_file).is_empty(),
         "the kernel is gone"
     );
+}
+
+/// The file the hook wrote, as older releases of the app would read it: apps on Jupyter
+/// Server get `ServerApp` options (the token through `IdentityProvider` from Jupyter Server 2
+/// on), older apps `NotebookApp` options, and none gets the other's.
+fn check_older_versions(r: &App, app: &Jupyter, port: u16) {
+    let file = config_file_of(r.work.path(), app.module);
+    let notebook = app.module == "notebook";
+    let server2 = json!({
+        app.module: if notebook { "7.2.0" } else { "4.2.0" },
+        "jupyter_server": "2.14.0",
+    });
+    let server1 = json!({
+        app.module: if notebook { "7.0.0" } else { "3.6.7" },
+        "jupyter_server": "1.24.0",
+    });
+    // Before Jupyter Server; Notebook 6 even where Jupyter Server is installed beside it.
+    let classic = json!({
+        app.module: if notebook { "6.5.7" } else { "2.3.2" },
+        "notebook": "6.5.7",
+        "jupyter_server": "1.24.0",
+    });
+    let common = |section: &Value| {
+        assert_eq!(section["ip"], "0.0.0.0", "{section}");
+        assert_eq!(section["port"], port, "{section}");
+        assert_eq!(section["port_retries"], 0, "{section}");
+        assert_eq!(section["allow_root"], true, "{section}");
+        assert_eq!(section["open_browser"], false, "{section}");
+        assert_eq!(section["tornado_settings"]["ws_ping_interval"], 10000);
+    };
+
+    let c = config_under(&file, &server2);
+    common(&c["ServerApp"]);
+    assert_eq!(c["IdentityProvider"], json!({"token": ""}), "{c}");
+    assert!(c["ServerApp"].get("token").is_none(), "{c}");
+    assert!(c.get("NotebookApp").is_none(), "{c}");
+
+    let c = config_under(&file, &server1);
+    common(&c["ServerApp"]);
+    assert_eq!(c["ServerApp"]["token"], "", "{c}");
+    assert!(c.get("IdentityProvider").is_none(), "{c}");
+    assert!(c.get("NotebookApp").is_none(), "{c}");
+
+    let c = config_under(&file, &classic);
+    common(&c["NotebookApp"]);
+    assert_eq!(c["NotebookApp"]["token"], "", "{c}");
+    assert!(c.get("ServerApp").is_none(), "{c}");
+    assert!(c.get("IdentityProvider").is_none(), "{c}");
 }
 
 #[test]

@@ -132,6 +132,35 @@ pub(crate) fn run_in_kernel(port: u16, page: &str, code: &str) -> (String, Strin
     (kernel, printed.to_owned())
 }
 
+/// The config file named by `--config` on the command line of the process running `module`
+/// (`python -m <module>`) in `dir`.
+pub(crate) fn config_file_of(dir: &Path, module: &str) -> PathBuf {
+    let wanted = format!(" -m {module} ");
+    let (_, cmdline) = processes_in(dir, 0)
+        .into_iter()
+        .find(|(_, c)| c.contains(&wanted))
+        .unwrap_or_else(|| panic!("no {module} process in {}", dir.display()));
+    let after = cmdline.split(" --config ").nth(1).unwrap_or_default();
+    PathBuf::from(after.split(' ').next().unwrap_or_default())
+}
+
+/// The sections the Jupyter config file `path` sets when `versions` (distribution → version)
+/// are what is installed.
+pub(crate) fn config_under(path: &Path, versions: &Value) -> Value {
+    let out = Command::new("python3")
+        .arg(script("config_under.py"))
+        .arg(path)
+        .arg(versions.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "config_under.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Whether Debian's Chromium is installed; skips (or, in CI, fails) the check when not.
 pub(crate) fn have_chromium() -> bool {
     require("chromium (Debian's package)", Path::new(CHROMIUM).exists())
