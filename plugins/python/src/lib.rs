@@ -8,7 +8,8 @@
 //!   ask the user; `interrupt` raises KeyboardInterrupt; `exit()` does not end the interpreter.
 //! - Batch mode: `build *` installs a `setup.py`/`pyproject.toml` project with pip, `exec *`
 //!   runs `main.py`.
-//! - Services: the legacy hook knows jupyter, jupyterlab, ipython and tensorboard.
+//! - Services: the legacy hook knows jupyter (Notebook), jupyterlab, ipython and tensorboard;
+//!   the Jupyter apps get a configuration for their version (`jupyter_config.py`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,16 +17,23 @@ use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{
-    capability, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, Sample, ServiceCommand,
-    ServiceRequest,
+    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunSpec,
+    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
 use krunner_repl::{Interpreter, Slot};
 
 const DRIVER: &str = include_str!("driver.py");
 
+/// The configuration of the Jupyter apps; `@MODULE@` and `@PORT@` are filled in per start.
+const JUPYTER_CONFIG: &str = include_str!("jupyter_config.py");
+
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// How long the interpreter may take to say whether a snippet is complete (the host answers
+/// `unknown` after 3 s).
+const IS_COMPLETE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The python runner.
 pub struct Python {
@@ -53,17 +61,15 @@ impl Python {
         })
     }
 
-    fn jupyter_config(&self, port: u16) -> Result<String> {
-        let path = self.scratch.path().join(format!("jupyter-{port}.py"));
-        let config = format!(
-            "for app in (c.NotebookApp, c.ServerApp):\n\
-             \x20   app.allow_root = True\n\
-             \x20   app.ip = '0.0.0.0'\n\
-             \x20   app.port = {port}\n\
-             \x20   app.token = ''\n\
-             \x20   app.tornado_settings = {{'ws_ping_interval': 10000}}\n\
-             c.FileContentsManager.delete_to_trash = False\n"
-        );
+    /// Writes the configuration of a Jupyter app (`module`) listening on `port`.
+    fn jupyter_config(&self, module: &str, port: u16) -> Result<String> {
+        let path = self
+            .scratch
+            .path()
+            .join(format!("jupyter-{module}-{port}.py"));
+        let config = JUPYTER_CONFIG
+            .replace("@MODULE@", module)
+            .replace("@PORT@", &port.to_string());
         std::fs::write(&path, config)?;
         Ok(path.display().to_string())
     }
@@ -156,6 +162,11 @@ impl Kernel for Python {
         Ok(interpreter.complete(&value, COMPLETE_TIMEOUT))
     }
 
+    fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        let interpreter = self.interpreter()?;
+        Ok(interpreter.is_complete(&request.code, IS_COMPLETE_TIMEOUT))
+    }
+
     fn interrupt(&self) {
         if let Some(i) = self.interpreter.current() {
             i.interrupt();
@@ -172,7 +183,7 @@ impl Kernel for Python {
                 } else {
                     "jupyterlab"
                 };
-                let config = self.jupyter_config(port)?;
+                let config = self.jupyter_config(module, port)?;
                 vec![
                     py,
                     "-m".into(),
@@ -184,13 +195,15 @@ impl Kernel for Python {
             }
             "ipython" => vec![py, "-m".into(), "IPython".into()],
             "tensorboard" => {
-                std::fs::create_dir_all("/home/work/logs").ok();
+                // `logs` in the session directory (/home/work/logs in a session).
+                let logs = std::env::current_dir()?.join("logs");
+                std::fs::create_dir_all(&logs)?;
                 vec![
                     py,
                     "-m".into(),
                     "tensorboard.main".into(),
                     "--logdir".into(),
-                    "/home/work/logs".into(),
+                    logs.display().to_string(),
                     "--host".into(),
                     "0.0.0.0".into(),
                     "--port".into(),

@@ -5,6 +5,7 @@
 
 mod aws_polly;
 mod batch;
+mod console;
 mod ecosystem;
 mod faults;
 mod input;
