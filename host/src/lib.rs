@@ -4,7 +4,8 @@
 //! the agent's ZeroMQ protocol (docs/protocol.md), runs the agent's tasks one at a time through
 //! a language plugin (`libkernel_<lang>.so`, see `krunner-plugin-api`), and owns every process,
 //! all interactive input and the in-container services. This library is the binary; its only
-//! public item is [`main`].
+//! public item is [`main`] (and, with the `fuzzing` feature, `fuzz`: the fuzz targets' entry
+//! points).
 //!
 //! # Layout
 //!
@@ -23,13 +24,17 @@
 //! - [`services`]: `start-service` and friends, service definitions, intrinsic services.
 //! - Around them: [`cli`] (arguments), [`config`] (the agent's config files), [`child_env`]
 //!   (the environment of user processes), [`messages`] (texts users see), [`logging`],
-//!   [`proctitle`] (hiding serve mode's arguments) and [`sys`] (the libc calls).
+//!   [`proctitle`] (hiding serve mode's arguments), [`glibc`] (the oldest glibc it runs on)
+//!   and [`sys`] (the libc calls).
 
 mod child_env;
 mod cli;
 mod commands;
 mod config;
 mod context;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+mod glibc;
 mod input;
 mod logging;
 mod messages;

@@ -4,7 +4,7 @@
 //! is sound, so the modules that use these calls read as ordinary Rust and the safety argument
 //! is made once.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt as _;
@@ -231,6 +231,13 @@ pub(crate) fn execv(exe: &CString, argv0: &CString) -> io::Error {
     // SAFETY: both arrays are NUL-terminated and outlive the call; execv only returns on error.
     unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
     io::Error::last_os_error()
+}
+
+/// The running glibc's version (`gnu_get_libc_version`), e.g. `2.31`.
+pub(crate) fn glibc_version() -> String {
+    // SAFETY: gnu_get_libc_version returns a pointer to a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(libc::gnu_get_libc_version()) };
+    version.to_string_lossy().into_owned()
 }
 
 /// Whether standard input is a terminal.

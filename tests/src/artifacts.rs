@@ -1,6 +1,11 @@
 //! `cargo test` does not build `cdylib` crates, so the harness builds the host and the plugins
 //! through cargo itself (with `--message-format=json`, taking every path from cargo's own
 //! report) and copies the plugins into a private plugin directory.
+//!
+//! With `KRUNNER_TEST_DIST=<dir>` (an unpacked distribution tarball) the tests run that
+//! directory's `krunner` instead, which finds the shipped plugins next to itself; only the
+//! test fixtures (plugins no distribution ships) are built, with the normal toolchain, and
+//! passed with `--plugin-dir` when a test starts one of them.
 
 use std::ffi::OsString;
 use std::io::BufRead;
@@ -10,22 +15,61 @@ use std::sync::OnceLock;
 
 use crate::describe;
 
+/// The environment variable naming an unpacked distribution to test.
+pub const DIST_VAR: &str = "KRUNNER_TEST_DIST";
+
 /// Where the built pieces are.
 #[derive(Debug)]
 pub struct Artifacts {
     /// The `krunner` executable.
     pub krunner: PathBuf,
-    /// A directory holding every plugin `.so` built for the tests.
+    /// A directory holding every plugin `.so` built for the tests: the shipped plugins and
+    /// the fixtures, or only the fixtures when a distribution is tested.
     pub plugin_dir: PathBuf,
+    /// The unpacked distribution under test, if any (`KRUNNER_TEST_DIST`).
+    pub dist: Option<PathBuf>,
 }
 
-/// The packages the tests load.
-const PLUGIN_PACKAGES: [&str; 17] = [
+impl Artifacts {
+    /// The directory of the shipped plugins: the distribution's, or the test plugin directory.
+    pub fn shipped_dir(&self) -> &Path {
+        self.dist.as_deref().unwrap_or(&self.plugin_dir)
+    }
+
+    /// The file of the plugin for `language`.
+    pub fn plugin(&self, language: &str) -> PathBuf {
+        let file = format!("libkernel_{language}.so");
+        match &self.dist {
+            Some(dist) if dist.join(&file).is_file() => dist.join(file),
+            _ => self.plugin_dir.join(file),
+        }
+    }
+
+    /// The plugin directories to pass with `--plugin-dir` so that `language` is found: none
+    /// for a plugin of the distribution under test (krunner finds it next to itself), else
+    /// the test plugin directory.
+    pub fn plugin_dirs(&self, language: &str) -> Vec<PathBuf> {
+        match &self.dist {
+            Some(dist) if dist.join(format!("libkernel_{language}.so")).is_file() => Vec::new(),
+            _ => vec![self.plugin_dir.clone()],
+        }
+    }
+
+    /// [`Self::plugin_dirs`] as command-line arguments.
+    pub fn plugin_dir_args(&self, language: &str) -> Vec<String> {
+        self.plugin_dirs(language)
+            .iter()
+            .flat_map(|d| ["--plugin-dir".to_owned(), d.display().to_string()])
+            .collect()
+    }
+}
+
+/// The shipped plugins' packages.
+const SHIPPED_PACKAGES: [&str; 16] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
     "kernel-python",
-    "kernel-panicky",
     "kernel-golang",
     "kernel-rust",
     "kernel-java",
@@ -39,6 +83,9 @@ const PLUGIN_PACKAGES: [&str; 17] = [
     "kernel-scheme",
     "kernel-git",
 ];
+
+/// The test fixtures' packages: plugins only the tests load.
+const FIXTURE_PACKAGES: [&str; 1] = ["kernel-panicky"];
 
 /// Why building the pieces failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,35 +107,58 @@ enum BuildError {
         expected: usize,
         found: Vec<PathBuf>,
     },
+    #[error("{DIST_VAR}={}: there is no krunner executable in it", .0.display())]
+    NoDist(PathBuf),
 }
 
 /// Builds (once per test binary) the host and the plugins, returning their locations.
 pub fn artifacts() -> &'static Artifacts {
     static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
     ARTIFACTS.get_or_init(|| {
-        build()
+        let dist = std::env::var_os(DIST_VAR)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
+        build(dist)
             .unwrap_or_else(|e| panic!("building krunner and its plugins failed: {}", describe(&e)))
     })
 }
 
-fn build() -> Result<Artifacts, BuildError> {
+fn build(dist: Option<PathBuf>) -> Result<Artifacts, BuildError> {
     let mut args: Vec<OsString> = vec![
         "--manifest-path".into(),
         workspace().join("Cargo.toml").into(),
-        "-p".into(),
-        "krunner".into(),
     ];
-    for p in PLUGIN_PACKAGES {
+    let mut packages = FIXTURE_PACKAGES.to_vec();
+    if dist.is_none() {
+        packages.push("krunner");
+        packages.extend(SHIPPED_PACKAGES);
+    }
+    for p in &packages {
         args.extend(["-p".into(), p.into()]);
     }
     let reported = cargo_build(&args)?;
-    let krunner = reported
-        .iter()
-        .filter(|m| has_kind(m, "bin") && m["target"]["name"] == "krunner")
-        .map(|m| m["executable"].as_str().map(PathBuf::from))
-        .next_back()
-        .flatten()
-        .ok_or(BuildError::NoKrunner)?;
+    let krunner = match &dist {
+        Some(dir) => {
+            let krunner = dir.join("krunner");
+            if !krunner.is_file() {
+                return Err(BuildError::NoDist(dir.clone()));
+            }
+            eprintln!(
+                "testing the distribution in {}: its krunner finds its plugins next to itself; \
+                 fixture plugins ({}) are built by cargo",
+                dir.display(),
+                FIXTURE_PACKAGES.join(", ")
+            );
+            krunner
+        }
+        None => reported
+            .iter()
+            .filter(|m| has_kind(m, "bin") && m["target"]["name"] == "krunner")
+            .map(|m| m["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .flatten()
+            .ok_or(BuildError::NoKrunner)?,
+    };
     let plugins: Vec<PathBuf> = reported
         .iter()
         .filter(|m| has_kind(m, "cdylib"))
@@ -98,15 +168,17 @@ fn build() -> Result<Artifacts, BuildError> {
     let plugin_dir =
         std::env::temp_dir().join(format!("{PLUGIN_DIR_PREFIX}{}", std::process::id()));
     copy_plugins(&plugins, &plugin_dir)?;
-    if plugins.len() < PLUGIN_PACKAGES.len() {
+    let expected = packages.len() - usize::from(dist.is_none());
+    if plugins.len() < expected {
         return Err(BuildError::Missing {
-            expected: PLUGIN_PACKAGES.len(),
+            expected,
             found: plugins,
         });
     }
     Ok(Artifacts {
         krunner,
         plugin_dir,
+        dist,
     })
 }
 
@@ -191,13 +263,13 @@ fn first_file(artifact: &serde_json::Value) -> Option<PathBuf> {
 /// Builds a plugin crate that lives outside the workspace (the template, the frozen-ABI
 /// fixtures) with cargo, sharing the workspace's target directory, and returns its `.so`.
 pub fn build_external_plugin(manifest: &Path) -> PathBuf {
-    let art = artifacts();
-    // target/<profile>/krunner → target/external: a separate target directory, so these
-    // plugins never land next to krunner (where the executable-directory search finds them).
-    let target = art
-        .krunner
-        .parent()
-        .and_then(Path::parent)
+    // target/<profile>/deps/<test binary> → target/external: a separate target directory, so
+    // these plugins never land next to krunner (where the executable-directory search finds
+    // them).
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe
+        .ancestors()
+        .nth(3)
         .expect("target directory")
         .join("external");
     let args = [

@@ -1,7 +1,7 @@
 //! Test harness for krunner's end-to-end tests.
 //!
 //! [`artifacts`] builds the host and the plugins through cargo (`cargo test` does not build
-//! `cdylib` crates). [`Runner`] starts a real `krunner` process on free loopback ports in a
+//! `cdylib` crates), or takes them from an unpacked distribution (`KRUNNER_TEST_DIST`). [`Runner`] starts a real `krunner` process on free loopback ports in a
 //! scratch working directory and talks to it over real ZeroMQ sockets, exactly like the
 //! Backend.AI agent does, through `krunner_agent_client`; [`Message`] and [`Outcome`] are
 //! that crate's. Everything here panics instead of returning errors: it is for tests.
@@ -11,7 +11,7 @@ mod runner;
 
 use std::process::{Command, Stdio};
 
-pub use artifacts::{artifacts, build_external_plugin, workspace, Artifacts};
+pub use artifacts::{artifacts, build_external_plugin, workspace, Artifacts, DIST_VAR};
 pub use krunner_agent_client::{Message, Outcome};
 pub use runner::{Options, Runner};
 

@@ -35,13 +35,30 @@ pub struct Options {
 }
 
 /// A copy of the krunner executable that any user can run (the build directory may be
-/// private to root).
+/// private to root): in the test plugin directory, or, for a distribution under test, with
+/// the distribution's plugins in a directory of its own.
 fn shared_krunner() -> PathBuf {
     static SHARED: OnceLock<PathBuf> = OnceLock::new();
     SHARED
         .get_or_init(|| {
             let art = artifacts();
-            let copy = art.plugin_dir.join("krunner");
+            let dir = match &art.dist {
+                Some(dist) => {
+                    let dir = std::env::temp_dir()
+                        .join(format!("krunner-test-dist-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir).expect("mkdir");
+                    for entry in std::fs::read_dir(dist).expect("read the distribution") {
+                        let from = entry.expect("read the distribution").path();
+                        if from.is_file() {
+                            let to = dir.join(from.file_name().expect("a file name"));
+                            std::fs::copy(&from, to).expect("copy the distribution");
+                        }
+                    }
+                    dir
+                }
+                None => art.plugin_dir.clone(),
+            };
+            let copy = dir.join("krunner");
             std::fs::copy(&art.krunner, &copy).expect("copy krunner");
             copy
         })
@@ -87,7 +104,7 @@ fn command(language: &str, opts: &Options, work: &Path, config: &Path, ports: Po
         None => art.krunner.clone(),
     };
     let mut krunner = KrunnerCommand::new(program, language);
-    krunner.plugin_dirs = vec![art.plugin_dir.clone()];
+    krunner.plugin_dirs = art.plugin_dirs(language);
     krunner.config_dir = config.to_path_buf();
     // Every runner gets a private user-input socket unless the test picks one.
     krunner.input_socket = if opts.args.iter().any(|a| a.starts_with("--input-socket")) {

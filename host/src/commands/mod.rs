@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, PluginsCommand};
-use crate::{logging, proctitle, serve};
+use crate::{glibc, logging, proctitle, serve};
 
 /// Subcommands that are short-lived tools: they keep their command line visible.
 const TOOLS: [&str; 8] = [
@@ -31,6 +31,10 @@ const TOOLS: [&str; 8] = [
 
 /// The `krunner` executable.
 pub fn main() -> ExitCode {
+    if let Err(e) = glibc::check() {
+        eprintln!("krunner: {e}");
+        return ExitCode::from(2);
+    }
     // Serve mode hides its arguments (`pkill -f python` must not match the host).
     let first = std::env::args_os().nth(1);
     let is_tool = first

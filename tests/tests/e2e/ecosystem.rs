@@ -69,13 +69,9 @@ fn bad_plugin_files_are_diagnosed_not_fatal() {
     std::fs::copy(fixture("future"), p.join("libkernel_future.so")).unwrap();
     std::fs::copy(fixture("changed"), p.join("libkernel_changed.so")).unwrap();
     std::fs::write(p.join("libkernel_text.so"), "just text\n").unwrap();
-    let real = std::fs::read(artifacts().plugin_dir.join("libkernel_c.so")).unwrap();
+    let real = std::fs::read(artifacts().plugin("c")).unwrap();
     std::fs::write(p.join("libkernel_trunc.so"), &real[..real.len() / 3]).unwrap();
-    std::fs::copy(
-        artifacts().plugin_dir.join("libkernel_app.so"),
-        p.join("libkernel_renamed.so"),
-    )
-    .unwrap();
+    std::fs::copy(artifacts().plugin("app"), p.join("libkernel_renamed.so")).unwrap();
     std::fs::write(p.join("x.c"), "int f(void) { return 1; }\n").unwrap();
     let gcc = std::process::Command::new("gcc")
         .args(["-shared", "-fPIC", "-o"])
@@ -147,7 +143,7 @@ fn bad_plugin_files_are_diagnosed_not_fatal() {
 #[test]
 fn serving_a_broken_plugin_still_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let real = std::fs::read(artifacts().plugin_dir.join("libkernel_c.so")).unwrap();
+    let real = std::fs::read(artifacts().plugin("c")).unwrap();
     std::fs::write(
         dir.path().join("libkernel_trunc.so"),
         &real[..real.len() / 3],
@@ -195,8 +191,10 @@ fn a_plugin_that_panics_in_init_does_not_take_the_host_down() {
 
 #[test]
 fn every_shipped_plugin_passes_its_samples() {
-    let dir = artifacts().plugin_dir.display().to_string();
-    let (code, out, err) = krunner(&["plugins", "test", "--plugin-dir", &dir, "c", "cpp", "app"]);
+    let mut args = vec!["plugins".to_owned(), "test".to_owned()];
+    args.extend(artifacts().plugin_dir_args("c"));
+    args.extend(["c", "cpp", "app"].map(String::from));
+    let (code, out, err) = krunner(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, Some(0), "{out}{err}");
     for lang in ["c", "cpp", "app"] {
         assert!(

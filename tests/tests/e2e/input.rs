@@ -342,8 +342,8 @@ fn run_client_sends_end_of_file_when_its_stdin_ends() {
     use std::io::Write;
     let art = krunner_tests::artifacts();
     let mut child = std::process::Command::new(&art.krunner)
-        .args(["run", "--plugin-dir"])
-        .arg(&art.plugin_dir)
+        .arg("run")
+        .args(art.plugin_dir_args("app"))
         .args(["app", "--exec", "cat; echo end"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -39,8 +39,10 @@ fn samples_pass(lang: &str, program: &str, required: bool) {
     if !have(program, required) {
         return;
     }
-    let dir = artifacts().plugin_dir.display().to_string();
-    let (code, out, err) = krunner(&["plugins", "test", "--plugin-dir", &dir, lang]);
+    let mut args = vec!["plugins".to_owned(), "test".to_owned()];
+    args.extend(artifacts().plugin_dir_args(lang));
+    args.push(lang.to_owned());
+    let (code, out, err) = krunner(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(!out.contains("SKIP"), "{out}");
     assert!(out.contains(&format!("{lang}: ")), "{out}");
@@ -104,10 +106,12 @@ fn scheme_samples() {
 
 #[test]
 fn every_language_is_listed() {
-    let dir = artifacts().plugin_dir.display().to_string();
+    let dir = artifacts().shipped_dir().display().to_string();
     // The exit code also reflects whatever else sits next to the krunner executable, so only
     // this directory's rows are checked.
-    let (_, out, err) = krunner(&["plugins", "list", "--json", "--plugin-dir", &dir]);
+    let mut args = vec!["plugins".to_owned(), "list".to_owned(), "--json".to_owned()];
+    args.extend(artifacts().plugin_dir_args("git"));
+    let (_, out, err) = krunner(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let rows: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     let rows = rows.as_array().unwrap();

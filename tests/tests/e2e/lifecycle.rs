@@ -76,8 +76,7 @@ fn command_line_hides_runtime_path() {
 fn missing_language_lists_what_exists() {
     let art = krunner_tests::artifacts();
     let out = std::process::Command::new(&art.krunner)
-        .arg("--plugin-dir")
-        .arg(&art.plugin_dir)
+        .args(art.plugin_dir_args("c"))
         .arg("--repl-in-port")
         .arg(krunner_tests::free_port().to_string())
         .arg("--repl-out-port")
@@ -92,7 +91,10 @@ fn missing_language_lists_what_exists() {
         err.contains("languages found: app, ") && err.contains(", cpp,"),
         "{err}"
     );
-    assert!(err.contains(&art.plugin_dir.display().to_string()), "{err}");
+    assert!(
+        err.contains(&art.shipped_dir().display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -106,8 +108,8 @@ fn run_client_drives_a_runner_and_returns_the_exit_code() {
     .unwrap();
     let out = std::process::Command::new(&art.krunner)
         .current_dir(dir.path())
-        .args(["run", "--plugin-dir"])
-        .arg(&art.plugin_dir)
+        .arg("run")
+        .args(art.plugin_dir_args("c"))
         .args(["c", "--build", "*", "--exec", "*"])
         .stdin(std::process::Stdio::null())
         .output()
@@ -126,8 +128,8 @@ fn run_client_answers_input_from_its_stdin() {
     use std::io::Write;
     let art = krunner_tests::artifacts();
     let mut child = std::process::Command::new(&art.krunner)
-        .args(["run", "--plugin-dir"])
-        .arg(&art.plugin_dir)
+        .arg("run")
+        .args(art.plugin_dir_args("panicky"))
         .args(["panicky", "--code", "ask name? "])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
