@@ -190,8 +190,13 @@ class _Stream(io.TextIOBase):
                 if "\n" in s:
                     text = "".join(self._parts)
                     cut = text.rindex("\n") + 1
-                    self._parts = [text[cut:]] if cut < len(text) else []
+                    # The unfinished line is kept only once the lines before it are written:
+                    # an interrupt during the write drops it with the rest, so what the user
+                    # sees of the text is always a prefix of it.
+                    self._parts = []
                     _write_fd(self._fd, text[:cut].encode("utf-8", "replace"))
+                    if cut < len(text):
+                        self._parts = [text[cut:]]
         return len(s)
 
     def flush(self):

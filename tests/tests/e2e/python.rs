@@ -166,6 +166,39 @@ fn interrupt_raises_keyboard_interrupt_and_keeps_state() {
     assert_eq!(r.run("code", "print(kept)").stdout_text(), "yes\n");
 }
 
+/// A write that an interrupt cuts short: what arrives is a prefix of the text, never the
+/// unfinished last line after a gap. The snippet holds the driver's record lock so that its
+/// write blocks on a full pipe, then interrupts itself once the write is under way.
+#[test]
+fn an_interrupted_write_leaves_a_prefix_of_its_text() {
+    let Some(r) = python() else { return };
+    let snippet = r#"
+import os, signal, sys, threading, time
+lock = type(sys.stdout).write.__globals__["_ctl_lock"]
+main, tid = threading.get_ident(), threading.get_native_id()
+write_nr = {"x86_64": "1", "aarch64": "64"}[os.uname().machine]
+def interrupt():
+    while open(f"/proc/self/task/{tid}/syscall").read().split()[0] != write_nr:
+        time.sleep(0.01)
+    signal.pthread_kill(main, signal.SIGINT)
+    lock.release()
+lock.acquire()
+threading.Thread(target=interrupt).start()
+sys.stdout.write(("x" * 99 + "\n") * 4000 + "tail")
+"#;
+    let out = r.run("code", snippet);
+    assert_eq!(out.exit_code(), Some(130), "{}", out.stderr_text());
+    let text = format!("{}tail", format!("{}\n", "x".repeat(99)).repeat(4000));
+    let got = out.stdout_text();
+    assert!(
+        got.len() < text.len() && text.starts_with(&got),
+        "{} bytes, ending {:?}",
+        got.len(),
+        &got[got.len().saturating_sub(20)..]
+    );
+    assert_eq!(r.run("code", "print('next')").stdout_text(), "next\n");
+}
+
 #[test]
 fn a_dead_session_is_reported_and_replaced() {
     let Some(r) = python() else { return };
