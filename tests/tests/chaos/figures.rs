@@ -47,6 +47,8 @@ pub struct Figures {
     /// Finished tasks by kind, and how many of them were cut short (130, 137 or by shutdown
     /// where that is not their own exit code).
     pub kinds: BTreeMap<&'static str, (u64, u64)>,
+    /// The whole soak, from the first runner's start to the last one's exit.
+    pub wall: Duration,
     /// SIGTERM to exit, per round.
     pub shutdowns: Vec<(String, Duration)>,
 }
@@ -65,8 +67,11 @@ impl Figures {
     fn sent(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "chaos figures: {} rounds, {} steps, {} ops sent",
-            self.rounds, self.steps, self.ops
+            "chaos figures: {} rounds, {} steps, {} ops sent, {:.1} s",
+            self.rounds,
+            self.steps,
+            self.ops,
+            self.wall.as_secs_f64()
         )?;
         writeln!(
             f,

@@ -9,9 +9,10 @@
 //! shutdown budget and leave no process behind.
 //!
 //! `KRUNNER_CHAOS_SECONDS` (default 60) bounds the soak's time, `KRUNNER_CHAOS_STEPS`
-//! (default 200 per second) its steps; `KRUNNER_CHAOS_SEED` replays a seed (the plan of ops
-//! is the same; the runner's timing is the machine's). `KRUNNER_CHAOS_REPORT` names a file
-//! for the figures.
+//! (default 200 per second) its steps; `KRUNNER_CHAOS_SEED` replays a seed: the same steps
+//! are drawn in the same order, with the same programs, sizes and payloads (the runner's
+//! timing is the machine's, and so is which steps a full task queue or a stalled reader
+//! skips). `KRUNNER_CHAOS_REPORT` names a file for the figures.
 
 #![allow(clippy::unwrap_used)]
 
@@ -108,6 +109,7 @@ fn chaos_soak() {
     if !krunner_tests::require("python3", krunner_tests::python_has("http.server")) {
         return;
     }
+    let began = Instant::now();
     let rounds = ((cfg.seconds / 60.0).ceil() as u32).max(2);
     let mut figures = Figures {
         rss_bound_kib: RSS_BOUND_MIB * 1024,
@@ -118,12 +120,13 @@ fn chaos_soak() {
         let (plan, react) = (master.fork(), master.fork());
         round(&cfg, index, rounds, plan, react, &mut figures);
     }
+    figures.wall = began.elapsed();
     println!("{figures}");
     if let Ok(path) = std::env::var("KRUNNER_CHAOS_REPORT") {
         let text = format!("chaos seed: {}\n{figures}\n", cfg.seed);
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
-    assert_eq!(figures.replies_lost, 0);
+    assert_eq!(figures.replies_lost, 0, "replies lost; seed {}", cfg.seed);
     let worst = figures.shutdown_max();
     assert!(
         worst <= shutdown::SHUTDOWN_BOUND,

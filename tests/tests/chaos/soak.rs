@@ -60,6 +60,9 @@ const BARRIER: Duration = Duration::from_secs(90);
 
 pub struct Soak<'r> {
     pub a: Agent<'r>,
+    /// The seeded plan: each step draws from a stream of its own, forked from it.
+    master: Rng,
+    /// The current step's stream.
     plan: Rng,
     react: Rng,
     pub lang: Lang,
@@ -84,7 +87,8 @@ impl<'r> Soak<'r> {
         let rss_bound_kib = a.figures.rss_bound_kib;
         Self {
             a,
-            plan,
+            plan: plan.clone(),
+            master: plan,
             react,
             lang,
             pid,
@@ -123,6 +127,9 @@ impl<'r> Soak<'r> {
         while Instant::now() < until && self.steps < max_steps {
             self.steps += 1;
             self.a.figures.steps += 1;
+            // A step draws as many numbers as it needs, and whether it runs at all depends on
+            // timing; its own stream keeps every later step the seed's.
+            self.plan = self.master.fork();
             self.step();
             let think = Duration::from_millis(self.plan.range(0, 30));
             self.pump(think);
@@ -281,15 +288,17 @@ impl<'r> Soak<'r> {
         }
     }
 
+    /// Checks the runner's peak resident memory so far (`VmHWM`, so that a spike between two
+    /// samples counts too).
     fn sample_rss(&mut self) {
-        let Some(rss) = procs::memory_kib(self.pid, "VmRSS") else {
+        let Some(rss) = procs::memory_kib(self.pid, "VmHWM") else {
             return;
         };
         let peak = &mut self.a.figures.peak_rss_kib;
         *peak = (*peak).max(rss);
         if rss > self.rss_bound_kib {
             self.fail(&format!(
-                "the runner's RSS is {} MiB, over the bound of {} MiB",
+                "the runner's RSS reached {} MiB, over the bound of {} MiB",
                 rss / 1024,
                 self.rss_bound_kib / 1024
             ));
