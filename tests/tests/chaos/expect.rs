@@ -62,7 +62,9 @@ pub struct TaskExp {
     pub console: Option<String>,
     /// Whether it reads one input, after writing this prompt on stdout.
     pub reader: Option<Vec<u8>>,
-    /// Whether its stderr is unchecked when it was cut short (a traceback).
+    /// Whether its stderr is unchecked when an interrupt may have reached it: a python
+    /// snippet, which prints a traceback when it is cut short, and `Exception ignored in ...`
+    /// when the interpreter swallowed the interrupt in a callback and went on.
     pub traceback: bool,
 }
 

@@ -257,7 +257,7 @@ impl Model {
             }
         }
         check_stream("stdout", &t.exp.stdout, &t.stdout, cut)?;
-        if !(cut && t.exp.traceback) {
+        if !((cut || t.interruptible) && t.exp.traceback) {
             check_stream("stderr", &t.exp.stderr, &stderr, cut)?;
         }
         if let Some(prompt) = &t.exp.reader {

@@ -180,3 +180,21 @@ fn readers_take_inputs_in_order() {
     let out_of_order = [msg("stdout", b"> got in-0\n"), finished("finished", 0)];
     assert!(feed(&mut m, &out_of_order).is_err());
 }
+
+#[test]
+fn a_snippet_may_report_an_interrupt_it_swallowed() {
+    let noise = b"Exception ignored in: <function cb at 0x7f>\nKeyboardInterrupt: \n";
+    let seq = [
+        msg("stdout", b"abc"),
+        msg("stderr", noise),
+        finished("finished", 0),
+    ];
+    let mut m = model();
+    m.task(print("abc").traceback());
+    m.interrupt();
+    feed(&mut m, &seq).unwrap();
+    // Without an interrupt, its stderr must be what it wrote.
+    let mut m = model();
+    m.task(print("abc").traceback());
+    assert!(feed(&mut m, &seq).is_err());
+}
