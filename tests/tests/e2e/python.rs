@@ -199,6 +199,33 @@ sys.stdout.write(("x" * 99 + "\n") * 4000 + "tail")
     assert_eq!(r.run("code", "print('next')").stdout_text(), "next\n");
 }
 
+/// A burst of interrupts ends the query it was sent for, at most once. The SIGINTs that land
+/// after it (while the interpreter reports the end, or waits for the next query) neither end
+/// the interpreter, and the user's state with it, nor interrupt the next query.
+#[test]
+fn a_burst_of_interrupts_reaches_only_its_query() {
+    let Some(r) = python() else { return };
+    r.run("code", "kept = 'yes'");
+    for round in 0..25 {
+        let sleep = format!("import time\nprint('s', flush=True)\ntime.sleep(0.{round})");
+        r.send("code", &sleep);
+        for _ in 0..100 {
+            r.send("interrupt", "");
+        }
+        r.send("code", "print(kept)");
+        let out = r.until_finished(Duration::from_secs(30));
+        let code = out.exit_code();
+        assert!(matches!(code, Some(0 | 130)), "round {round}: {code:?}");
+        let out = r.until_finished(Duration::from_secs(30));
+        assert_eq!(
+            (out.exit_code(), out.stdout_text().as_str()),
+            (Some(0), "yes\n"),
+            "round {round}: {}",
+            out.stderr_text()
+        );
+    }
+}
+
 #[test]
 fn a_dead_session_is_reported_and_replaced() {
     let Some(r) = python() else { return };
