@@ -247,8 +247,11 @@ impl Model {
             || (t.terminated && [137, 143].contains(&code));
         if !t.exp.exit.contains(&code) && !cut {
             return Err(format!(
-                "not among {:?} (interrupted: {:?} {})",
-                t.exp.exit, t.exp.interrupted, t.interruptible
+                "not among {:?} (interrupted: {:?} {}); stderr ends {}",
+                t.exp.exit,
+                t.exp.interrupted,
+                t.interruptible,
+                excerpt(&t.stderr[t.stderr.len().saturating_sub(80)..])
             ));
         }
         if let Some(line) = &t.exp.console {
