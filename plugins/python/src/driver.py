@@ -33,6 +33,29 @@ def _defer(signum, frame):
     _deferred.append(signum)
 
 
+# SIGINT raises KeyboardInterrupt only in a query's own code: its snippet (frames compiled from
+# "<input>", and everything they call) or the display of its value. One that lands while the
+# driver works for itself (waiting for a query, reporting the end of one) has nothing of the
+# user's to stop, and a KeyboardInterrupt there would end the interpreter and the user's state
+# with it (as a burst of interrupts did); it is noted instead, and raised when the next snippet
+# starts unless a new query begins first.
+_interrupt_pending = [False]
+
+
+def _in_query_code(frame):
+    while frame is not None:
+        if frame.f_code.co_filename == "<input>" or frame.f_code is _display_one.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigint(signum, frame):
+    if _in_query_code(frame):
+        raise KeyboardInterrupt
+    _interrupt_pending[0] = True
+
+
 # The host takes a record of more than 64 MiB for a corrupt stream (MAX_RECORD in
 # plugins/common/repl/src/records.rs): output goes in pieces of at most 1 MiB, and larger rich
 # output is refused here.
@@ -74,7 +97,7 @@ def send(kind, data):
             signal.signal(signal.SIGINT, previous)
             if _deferred:
                 del _deferred[:]
-                raise KeyboardInterrupt
+                _on_sigint(signal.SIGINT, sys._getframe())
 
 
 _CMD = os.fdopen(os.dup(0), "rb")
@@ -192,8 +215,13 @@ class _Stream(io.TextIOBase):
                 if "\n" in s:
                     text = "".join(self._parts)
                     cut = text.rindex("\n") + 1
-                    self._parts = [text[cut:]] if cut < len(text) else []
+                    # The unfinished line is kept only once the lines before it are written:
+                    # an interrupt during the write drops it with the rest, so what the user
+                    # sees of the text is always a prefix of it.
+                    self._parts = []
                     _write_fd(self._fd, text[:cut].encode("utf-8", "replace"))
+                    if cut < len(text):
+                        self._parts = [text[cut:]]
         return len(s)
 
     def flush(self):
@@ -516,6 +544,8 @@ def _run(code):
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
+        if _interrupt_pending[0]:
+            raise KeyboardInterrupt
         exec(compile(tree, "<input>", "exec"), _ns)
         if last is not None:
             value = eval(compile(last, "<input>", "eval"), _ns)
@@ -561,6 +591,7 @@ def main():
             job = _jobs.get()
             if job is None:
                 return
+            _interrupt_pending[0] = False
             # Answers and cancellations meant for an earlier, interrupted query.
             while not _inputs.empty():
                 _inputs.get_nowait()
@@ -572,5 +603,5 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _on_sigint)
     main()

@@ -166,6 +166,66 @@ fn interrupt_raises_keyboard_interrupt_and_keeps_state() {
     assert_eq!(r.run("code", "print(kept)").stdout_text(), "yes\n");
 }
 
+/// A write that an interrupt cuts short: what arrives is a prefix of the text, never the
+/// unfinished last line after a gap. The snippet holds the driver's record lock so that its
+/// write blocks on a full pipe, then interrupts itself once the write is under way.
+#[test]
+fn an_interrupted_write_leaves_a_prefix_of_its_text() {
+    let Some(r) = python() else { return };
+    let snippet = r#"
+import os, signal, sys, threading, time
+lock = type(sys.stdout).write.__globals__["_ctl_lock"]
+main, tid = threading.get_ident(), threading.get_native_id()
+write_nr = {"x86_64": "1", "aarch64": "64"}[os.uname().machine]
+def interrupt():
+    while open(f"/proc/self/task/{tid}/syscall").read().split()[0] != write_nr:
+        time.sleep(0.01)
+    signal.pthread_kill(main, signal.SIGINT)
+    lock.release()
+lock.acquire()
+threading.Thread(target=interrupt).start()
+sys.stdout.write(("x" * 99 + "\n") * 4000 + "tail")
+"#;
+    let out = r.run("code", snippet);
+    assert_eq!(out.exit_code(), Some(130), "{}", out.stderr_text());
+    let text = format!("{}tail", format!("{}\n", "x".repeat(99)).repeat(4000));
+    let got = out.stdout_text();
+    assert!(
+        got.len() < text.len() && text.starts_with(&got),
+        "{} bytes, ending {:?}",
+        got.len(),
+        &got[got.len().saturating_sub(20)..]
+    );
+    assert_eq!(r.run("code", "print('next')").stdout_text(), "next\n");
+}
+
+/// A burst of interrupts ends the query it was sent for, at most once. The SIGINTs that land
+/// after it (while the interpreter reports the end, or waits for the next query) neither end
+/// the interpreter, and the user's state with it, nor interrupt the next query.
+#[test]
+fn a_burst_of_interrupts_reaches_only_its_query() {
+    let Some(r) = python() else { return };
+    r.run("code", "kept = 'yes'");
+    for round in 0..25 {
+        let sleep = format!("import time\nprint('s', flush=True)\ntime.sleep(0.{round})");
+        r.send("code", &sleep);
+        for _ in 0..100 {
+            r.send("interrupt", "");
+        }
+        r.send("code", "print(kept)");
+        let out = r.until_finished(Duration::from_secs(30));
+        let code = out.exit_code();
+        assert!(matches!(code, Some(0 | 130)), "round {round}: {code:?}");
+        let out = r.until_finished(Duration::from_secs(30));
+        assert_eq!(
+            (out.exit_code(), out.stdout_text().as_str()),
+            (Some(0), "yes\n"),
+            "round {round}: {}",
+            out.stderr_text()
+        );
+    }
+}
+
 #[test]
 fn a_dead_session_is_reported_and_replaced() {
     let Some(r) = python() else { return };
