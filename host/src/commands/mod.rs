@@ -3,8 +3,10 @@
 //! - no subcommand: serve a language ([`crate::serve`]);
 //! - [`run`]: `krunner run`, a client for people at a terminal;
 //! - [`plugins`]: `krunner plugins list|check` and the `__probe` child they use;
-//! - [`samples`]: `krunner plugins test`.
+//! - [`samples`]: `krunner plugins test`;
+//! - [`kernels`]: `krunner kernels`, the installed Jupyter kernels.
 
+mod kernels;
 mod plugins;
 mod run;
 mod samples;
@@ -18,8 +20,9 @@ use crate::cli::{Cli, Command, PluginsCommand};
 use crate::{glibc, logging, proctitle, serve};
 
 /// Subcommands that are short-lived tools: they keep their command line visible.
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 9] = [
     "run",
+    "kernels",
     "plugins",
     "__probe",
     "help",
@@ -51,6 +54,11 @@ pub fn main() -> ExitCode {
         Some(Command::Plugins(command)) => {
             logging::init(false);
             plugins_command(command)
+        }
+        Some(Command::Kernels { config_dir, json }) => {
+            logging::init(false);
+            kernels::list(&config_dir, json);
+            ExitCode::SUCCESS
         }
         Some(Command::Probe { file }) => {
             logging::init(false);

@@ -39,7 +39,9 @@ pub fn of_iopub(msg_type: &str, content: &Value) -> Option<Output> {
         "execute_result" | "display_data" | "update_display_data" => {
             content["data"].as_object().and_then(of_bundle)
         }
-        "error" => Some(Output::Stderr(traceback(content).into_bytes())),
+        "error" => Some(traceback(content))
+            .filter(|t| !t.is_empty())
+            .map(|t| Output::Stderr(t.into_bytes())),
         _ => None,
     }
 }
@@ -79,16 +81,19 @@ fn joined(v: &Value) -> String {
 }
 
 /// An `error`'s traceback without colours, ending in a newline; `ename: evalue` when the
-/// kernel sent no traceback.
+/// kernel sent no traceback, and nothing when it sent neither a traceback nor a name.
 pub fn traceback(content: &Value) -> String {
     let lines: Vec<&str> = content["traceback"]
         .as_array()
         .map(|t| t.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let mut text = if lines.is_empty() {
+    let ename = content["ename"].as_str().unwrap_or_default();
+    let mut text = if lines.is_empty() && ename.is_empty() {
+        // bash_kernel's failed command: the exit status is the exit code's business.
+        return String::new();
+    } else if lines.is_empty() {
         format!(
-            "{}: {}",
-            content["ename"].as_str().unwrap_or("Error"),
+            "{ename}: {}",
             content["evalue"].as_str().unwrap_or_default()
         )
     } else {
@@ -194,6 +199,10 @@ mod tests {
             "E: v\n"
         );
         assert_eq!(of_iopub("status", &json!({})), None);
+        assert_eq!(
+            traceback(&json!({"ename": "", "evalue": "1", "traceback": []})),
+            ""
+        );
     }
 
     #[test]

@@ -138,11 +138,13 @@ impl Session {
             mac.verify_slice(&signature)
                 .map_err(|_| WireError::BadSignature)?;
         }
+        // Some kernels (xeus) send `null` for an empty parent header or metadata.
         let part = |i: usize, name: &'static str| -> Result<Value, WireError> {
-            serde_json::from_slice::<Value>(&rest[i])
-                .ok()
-                .filter(Value::is_object)
-                .ok_or(WireError::BadJson(name))
+            match serde_json::from_slice::<Value>(&rest[i]) {
+                Ok(Value::Null) if i != 1 => Ok(Value::Object(serde_json::Map::new())),
+                Ok(v) if v.is_object() => Ok(v),
+                _ => Err(WireError::BadJson(name)),
+            }
         };
         Ok(Message {
             header: part(1, "header")?,
@@ -216,6 +218,9 @@ mod tests {
         let mut bad = frames.clone();
         bad[2] = b"[]".to_vec();
         assert_eq!(s.decode(&bad), Err(WireError::BadJson("header")));
+        let mut null_parent = frames.clone();
+        null_parent[3] = b"null".to_vec();
+        assert_eq!(s.decode(&null_parent).expect("null parent").parent_id(), "");
         assert_eq!(unhex(b"0aff"), Some(vec![10, 255]));
         assert_eq!(unhex(b"0g"), None);
     }
