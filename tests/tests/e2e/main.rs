@@ -7,6 +7,7 @@ mod batch;
 mod ecosystem;
 mod faults;
 mod input;
+mod jupyter;
 mod languages;
 mod lifecycle;
 mod misbehaving;
