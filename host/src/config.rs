@@ -87,11 +87,16 @@ impl IntrinsicPorts {
                 return Ok(Self::default());
             }
         };
-        let value: Value = serde_json::from_str(&text).map_err(|source| ConfigError::NotJson {
-            file: file.clone(),
+        Self::parse(&text, &file)
+    }
+
+    /// Parses the text of `intrinsic-ports.json` (`file` names it in errors and warnings).
+    pub(crate) fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::NotJson {
+            file: file.to_path_buf(),
             source,
         })?;
-        Self::from_json(&value, &file)
+        Self::from_json(&value, file)
     }
 
     fn from_json(value: &Value, file: &Path) -> Result<Self, ConfigError> {

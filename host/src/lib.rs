@@ -4,7 +4,8 @@
 //! the agent's ZeroMQ protocol (docs/protocol.md), runs the agent's tasks one at a time through
 //! a language plugin (`libkernel_<lang>.so`, see `krunner-plugin-api`), and owns every process,
 //! all interactive input and the in-container services. This library is the binary; its only
-//! public item is [`main`].
+//! public item is [`main`] (and, with the `fuzzing` feature, `fuzz`: the fuzz targets' entry
+//! points).
 //!
 //! # Layout
 //!
@@ -31,6 +32,8 @@ mod cli;
 mod commands;
 mod config;
 mod context;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod glibc;
 mod input;
 mod logging;

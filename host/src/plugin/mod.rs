@@ -15,7 +15,7 @@ mod error;
 mod interpreter;
 mod lane;
 mod load;
-mod preflight;
+pub(crate) mod preflight;
 pub(crate) mod probe;
 mod search;
 mod slot;

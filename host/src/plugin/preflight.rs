@@ -2,7 +2,7 @@
 //! inside the dynamic loader (SIGBUS), before any ABI check could report it. A plugin
 //! directory may hold anything; only this check stands between it and the loader.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use thiserror::Error;
@@ -103,24 +103,30 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 /// Checks that `path` is a 64-bit little-endian ELF shared object for this machine whose
 /// headers and loadable segments all lie inside the file.
 pub(crate) fn check(path: &Path) -> Result<(), PreflightError> {
-    let (mut file, size, head) = read_header(path)?;
-    check_identity(&head)?;
-    check_header_tables(&head, size)?;
-    check_segments(&mut file, &head, size)
-}
-
-/// Opens the file and reads its first 64 bytes (the ELF header): (file, size, header).
-fn read_header(path: &Path) -> Result<(std::fs::File, u64, Vec<u8>), PreflightError> {
     let unreadable =
         |what: &str, e: std::io::Error| PreflightError::Unreadable(format!("{what}: {e}"));
     let meta = std::fs::metadata(path).map_err(|e| unreadable("cannot read", e))?;
     if !meta.is_file() {
         return Err(PreflightError::Unreadable("not a regular file".into()));
     }
-    let size = meta.len();
     let mut file = std::fs::File::open(path).map_err(|e| unreadable("cannot open", e))?;
+    check_image(&mut file, meta.len())
+}
+
+/// The checks of [`check`] on an image of `size` bytes read from `image` (the open file, or
+/// bytes in memory).
+pub(crate) fn check_image(image: &mut (impl Read + Seek), size: u64) -> Result<(), PreflightError> {
+    let head = read_header(image, size)?;
+    check_identity(&head)?;
+    check_header_tables(&head, size)?;
+    check_segments(image, &head, size)
+}
+
+/// Reads the first 64 bytes (the ELF header).
+fn read_header(image: &mut impl Read, size: u64) -> Result<Vec<u8>, PreflightError> {
     let mut head = vec![0u8; 64];
-    let n = read_up_to(&mut file, &mut head).map_err(|e| unreadable("cannot read", e))?;
+    let n = read_up_to(image, &mut head)
+        .map_err(|e| PreflightError::Unreadable(format!("cannot read: {e}")))?;
     head.truncate(n);
     if n < 4 || &head[..4] != b"\x7fELF" {
         let shown = String::from_utf8_lossy(&head[..n.min(16)]).into_owned();
@@ -133,7 +139,7 @@ fn read_header(path: &Path) -> Result<(std::fs::File, u64, Vec<u8>), PreflightEr
             size,
         });
     }
-    Ok((file, size, head))
+    Ok(head)
 }
 
 /// Class, byte order, machine and type.
@@ -186,15 +192,19 @@ fn check_header_tables(head: &[u8], size: u64) -> Result<(), PreflightError> {
 }
 
 /// Every loadable segment lies inside the file (a truncated copy would SIGBUS when mapped).
-fn check_segments(file: &mut std::fs::File, head: &[u8], size: u64) -> Result<(), PreflightError> {
-    use std::io::Seek;
+fn check_segments(
+    image: &mut (impl Read + Seek),
+    head: &[u8],
+    size: u64,
+) -> Result<(), PreflightError> {
     let phoff = u64_at(head, 32);
     let phentsize = u64::from(u16_at(head, 54));
     let phnum = u64::from(u16_at(head, 56));
     let ph_len = usize::try_from(phentsize.saturating_mul(phnum)).unwrap_or(0);
     let mut ph = vec![0u8; ph_len];
-    file.seek(std::io::SeekFrom::Start(phoff))
-        .and_then(|_| file.read_exact(&mut ph))
+    image
+        .seek(std::io::SeekFrom::Start(phoff))
+        .and_then(|_| image.read_exact(&mut ph))
         .map_err(|e| PreflightError::Unreadable(format!("cannot read program headers: {e}")))?;
     let entsize = usize::try_from(phentsize).unwrap_or(0).max(1);
     for (i, entry) in ph.chunks(entsize).enumerate() {
@@ -213,10 +223,10 @@ fn check_segments(file: &mut std::fs::File, head: &[u8], size: u64) -> Result<()
     Ok(())
 }
 
-fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_up_to(image: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut total = 0;
     while total < buf.len() {
-        match file.read(&mut buf[total..])? {
+        match image.read(&mut buf[total..])? {
             0 => break,
             n => total += n,
         }
@@ -255,6 +265,20 @@ mod tests {
             "{:?}",
             check(&p)
         );
+    }
+
+    #[test]
+    fn bytes_in_memory_get_the_files_verdict() {
+        let bytes = own_executable_bytes();
+        for len in [0, 3, 63, 64, 4096, bytes.len()] {
+            let part = &bytes[..len.min(bytes.len())];
+            let size = u64::try_from(part.len()).expect("size");
+            assert_eq!(
+                check_image(&mut std::io::Cursor::new(part), size),
+                check(&scratch(&format!("part-{len}.so"), part)),
+                "first {len} bytes"
+            );
+        }
     }
 
     #[test]

@@ -42,12 +42,19 @@ use crate::context::Context;
 use crate::logging::WIRE;
 use crate::plugin::RunnerSlot;
 use crate::wire::{Msg, Outbox, ServiceResult};
-use definition::{Definition, DefinitionDir};
+pub(crate) use definition::Definition;
+use definition::DefinitionDir;
 use error::{log_outcome, to_result, StartError};
 use registry::Registry;
 use replies::ReplyQueue;
-use request::Request;
+pub(crate) use request::Request;
 use start::How;
+
+// The parsers the fuzz targets reach through `crate::fuzz`.
+#[cfg(feature = "fuzzing")]
+pub(crate) use definition::{prepare, UserOptions};
+#[cfg(feature = "fuzzing")]
+pub(crate) use interpolate::{interpolate, Style, Variables, MAX_WIDTH};
 
 /// Grace between SIGTERM and SIGKILL when a service is stopped.
 const STOP_GRACE: Duration = Duration::from_secs(2);

@@ -26,6 +26,8 @@ pub(crate) use limits::{parse_size, Limits, QUEUED_INPUTS};
 pub(crate) use msg::{validate_media, Finish, Msg, ServiceResult};
 pub(crate) use ops::{decode, Op, Payload};
 pub(crate) use outbox::{never_block_here, Outbox};
+#[cfg(feature = "fuzzing")]
+pub(crate) use receive::Body;
 pub(crate) use receive::Inbound;
 pub(crate) use socket::{Endpoints, Transport};
 pub(crate) use socket_thread::on_socket_thread;

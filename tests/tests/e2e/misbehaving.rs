@@ -94,7 +94,9 @@ fn thousands_of_idle_threads_cost_the_runner_little() {
         return;
     }
     let (share, found) = idle_threads("", Some(Duration::from_secs(5)));
-    assert!(share < 5.0, "the runner used {share:.1}% of a core");
+    // A watcher that examines every thread costs well over half a core here. The bounded one
+    // costs under 1% in a release build; the margin covers a debug build on a loaded machine.
+    assert!(share < 20.0, "the runner used {share:.1}% of a core");
     assert!(found < Duration::from_secs(3), "found after {found:?}");
 }
 

@@ -8,7 +8,7 @@ use super::python::{py_type, to_str};
 
 /// Largest width or precision a format spec may ask for (a template must not make the host
 /// allocate gigabytes).
-const MAX_WIDTH: usize = 4096;
+pub(crate) const MAX_WIDTH: usize = 4096;
 
 /// A parsed format spec: `[[fill]align][sign][#][0][width][,|_][.precision][type]`.
 #[derive(Debug, Default)]
@@ -42,7 +42,8 @@ impl Cursor {
         Some(c)
     }
 
-    /// Takes a run of decimal digits.
+    /// Takes a run of decimal digits (a number too large for `usize` is `usize::MAX`, which
+    /// the width limit then rejects).
     fn digits(&mut self) -> Option<usize> {
         let start = self.at;
         while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
@@ -53,7 +54,7 @@ impl Cursor {
                 .iter()
                 .collect::<String>()
                 .parse()
-                .unwrap_or(0)
+                .unwrap_or(usize::MAX)
         })
     }
 }

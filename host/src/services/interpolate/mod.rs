@@ -20,6 +20,8 @@ use serde_json::Value;
 use thiserror::Error;
 
 use field::field;
+#[cfg(feature = "fuzzing")]
+pub(crate) use format::MAX_WIDTH;
 pub(crate) use python::{py_repr, to_str};
 
 /// Variables visible to templates: `runtime_path`, `ports`, and prestart `ref`s.
@@ -210,6 +212,13 @@ mod tests {
             cmd("{ports[0]:999999999999}"),
             Err(InterpolateError::Malformed { .. })
         ));
+        // Wider than a usize is not "no width".
+        for spec in ["99999999999999999999999", ".99999999999999999999999"] {
+            assert!(matches!(
+                cmd(&format!("{{runtime_path:{spec}}}")),
+                Err(InterpolateError::Malformed { .. })
+            ));
+        }
     }
 
     #[test]
