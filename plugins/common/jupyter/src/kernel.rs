@@ -36,6 +36,8 @@ pub struct Kernel {
     control: Writer,
     /// A query is running.
     pub(crate) busy: AtomicBool,
+    /// The last `execute_reply` said `abort` (and no interrupt asked for it).
+    pub(crate) aborted: AtomicBool,
     /// When the running query was interrupted.
     pub(crate) interrupted_at: Mutex<Option<Instant>>,
     /// `language_info` from `kernel_info_reply`.
@@ -101,6 +103,7 @@ impl Kernel {
             stdin: sockets.stdin,
             control: sockets.control,
             busy: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             interrupted_at: Mutex::new(None),
             language_info: Value::Null,
         };

@@ -80,7 +80,7 @@ impl Installed {
 /// What serves a language plugin's queries, decided at its first query.
 pub enum Decision {
     /// A kernel.
-    Kernel(Bridge),
+    Kernel(Box<Bridge>),
     /// The plugin's own query mode.
     Own,
     /// `KRUNNER_JUPYTER` names a kernel that is not installed: queries fail with this text.
@@ -120,7 +120,7 @@ impl QueryMode {
                 Selected::Kernel(spec) => {
                     let env = LaunchEnv { child, ..env };
                     match Bridge::new(host.clone(), spec, &self.runner, env) {
-                        Ok(b) => Decision::Kernel(b),
+                        Ok(b) => Decision::Kernel(Box::new(b)),
                         Err(e) => Decision::Missing(format!("{}: {}\n", self.runner, e.message())),
                     }
                 }

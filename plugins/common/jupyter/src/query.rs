@@ -28,9 +28,35 @@ pub enum Ended {
     Unresponsive,
 }
 
+/// How long to wait before sending a query the kernel aborted again.
+const ABORT_RETRY_PAUSE: Duration = Duration::from_millis(300);
+
 impl Kernel {
-    /// Runs `code`.
+    /// Runs `code`. A query the kernel aborted without running it (tslab aborts what arrives
+    /// within 200 ms of an error or an interrupt, whatever `stop_on_error` says) is sent once
+    /// more after a pause, unless it was interrupted meanwhile.
     pub fn execute(&self, code: &str) -> Ended {
+        *lock(&self.interrupted_at) = None;
+        match self.execute_once(code) {
+            Ended::Exit(_, _) if self.last_aborted() => {}
+            other => return other,
+        }
+        let until = Instant::now() + ABORT_RETRY_PAUSE;
+        while Instant::now() < until && lock(&self.interrupted_at).is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if lock(&self.interrupted_at).is_some() {
+            return Ended::Exit(130, None);
+        }
+        self.execute_once(code)
+    }
+
+    fn last_aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    fn execute_once(&self, code: &str) -> Ended {
+        self.aborted.store(false, Ordering::SeqCst);
         let (tx, rx) = crossbeam_channel::unbounded();
         let content = json!({
             "code": code,
@@ -44,7 +70,6 @@ impl Kernel {
             .shared
             .session
             .message("execute_request", &json!({}), &content);
-        *lock(&self.interrupted_at) = None;
         self.shared.begin_query(id, tx.clone());
         self.busy.store(true, Ordering::SeqCst);
         let ended = match self.shell.send(&frames) {
@@ -105,6 +130,9 @@ impl Kernel {
             }
         }
         let interrupted = lock(&self.interrupted_at).is_some();
+        let status = reply.as_ref().and_then(|r| r["status"].as_str());
+        let aborted = matches!(status, Some("abort" | "aborted")) && !interrupted;
+        self.aborted.store(aborted, Ordering::SeqCst);
         let (code, line) = exit_code(reply.as_ref(), interrupted);
         Ended::Exit(code, line)
     }
@@ -199,28 +227,34 @@ pub fn cursor(request: &CompletionRequest) -> (String, usize) {
 ///
 /// | reply | exit code |
 /// |---|---|
+/// | any, after an interrupt (kernels reply `ok`, `error` or `abort` to one) | 130 |
 /// | `ok` | 0 |
-/// | `error` | 1 (130 after an interrupt) |
-/// | `abort`/`aborted` (the kernel did not run or finish the code) | 130 after an interrupt, else 1 with a line |
+/// | `error` | 1 |
+/// | `abort`/`aborted` (the kernel did not run the code) | 1 with a line |
 /// | none within 5 s of `status: idle` | 1 with a line |
 /// | another status | 1 with a line |
 pub fn exit_code(reply: Option<&Value>, interrupted: bool) -> (i32, Option<String>) {
+    if interrupted && reply.is_some() {
+        return (130, None);
+    }
     let Some(reply) = reply else {
         return (
             1,
-            Some("the kernel finished without an execute_reply".into()),
+            Some("finished the query without an execute_reply".into()),
         );
     };
     match reply["status"].as_str().unwrap_or_default() {
         "ok" => (0, None),
-        "error" if interrupted => (130, None),
         "error" => (1, None),
-        "abort" | "aborted" if interrupted => (130, None),
-        "abort" | "aborted" => (1, Some("the kernel aborted the query".into())),
-        other => (
+        "abort" | "aborted" => (
             1,
-            Some(format!("the kernel ended the query with status {other:?}")),
+            Some(
+                "aborted the query without running it (kernels abort what arrives just after \
+                 an error; send it again)"
+                    .into(),
+            ),
         ),
+        other => (1, Some(format!("ended the query with status {other:?}"))),
     }
 }
 
@@ -250,7 +284,8 @@ mod tests {
     #[test]
     fn exit_codes() {
         let st = |s: &str| json!({ "status": s });
-        assert_eq!(exit_code(Some(&st("ok")), true), (0, None));
+        assert_eq!(exit_code(Some(&st("ok")), true), (130, None));
+        assert_eq!(exit_code(Some(&st("ok")), false), (0, None));
         assert_eq!(exit_code(Some(&st("error")), false), (1, None));
         assert_eq!(exit_code(Some(&st("error")), true), (130, None));
         assert_eq!(exit_code(Some(&st("abort")), true), (130, None));
