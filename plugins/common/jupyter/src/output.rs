@@ -1,6 +1,6 @@
 //! What a kernel's iopub output becomes for the agent (docs/protocol.md §7.5):
 //!
-//! - `stream` → `stdout` or `stderr`, by its `name`;
+//! - `stream` → `stdout` or `stderr`, by its `name` (CRLF line ends as LF);
 //! - `execute_result`, `display_data`, `update_display_data` → by MIME type, first match:
 //!   `text/html` → `html`; `image/png`, `image/jpeg` → `media` with a data URI;
 //!   `image/svg+xml` → `media` with the SVG text; `text/plain` → `stdout` (with a newline);
@@ -25,11 +25,13 @@ pub enum Output {
 pub fn of_iopub(msg_type: &str, content: &Value) -> Option<Output> {
     match msg_type {
         "stream" => {
+            // Kernels that drive their interpreter on a terminal (octave_kernel, bash_kernel)
+            // send its CRLF line ends.
             let text = content["text"]
                 .as_str()
                 .unwrap_or_default()
-                .as_bytes()
-                .to_vec();
+                .replace("\r\n", "\n")
+                .into_bytes();
             Some(if content["name"] == "stderr" {
                 Output::Stderr(text)
             } else {
@@ -183,8 +185,8 @@ mod tests {
             Some(Output::Stderr(b"e".to_vec()))
         );
         assert_eq!(
-            of_iopub("stream", &json!({"name": "stdout", "text": "o"})),
-            Some(Output::Stdout(b"o".to_vec()))
+            of_iopub("stream", &json!({"name": "stdout", "text": "o\r\np\rq"})),
+            Some(Output::Stdout(b"o\np\rq".to_vec()))
         );
         let err = json!({"ename": "ZeroDivisionError", "evalue": "division by zero",
             "traceback": ["\u{1b}[0;31mZeroDivisionError\u{1b}[0m Traceback", "\u{1b}[1;32mx\u{1b}[0m = 1/0"]});
