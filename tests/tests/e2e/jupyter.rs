@@ -245,6 +245,18 @@ fn bash_kernel_through_the_generic_runner() {
     assert_eq!(run(&r, "false").exit_code(), Some(1));
     interrupt_keeps_state(&r, "echo running; sleep 60", "running", "echo $x", "41");
     assert!(completes(&r, "ech", "echo"));
+    // Batch mode runs main.sh with bash.
+    let batch = with_kernel(
+        "bash",
+        "jupyter",
+        Options {
+            runtime_path: Some("bash".into()),
+            files: vec![("main.sh".into(), b"echo batch $((6 * 7))\n".to_vec())],
+            ..Options::default()
+        },
+    );
+    let out = batch.expect("bash is installed").run("exec", "*");
+    assert_eq!(out.stdout_text(), "batch 42\n", "{out:?}");
 }
 
 #[test]
@@ -377,6 +389,10 @@ fn a_kernel_whose_program_is_missing() {
         127,
         "its program \"no-such-kernel-program\" is not installed",
     );
+    // Batch mode for a language without an obvious interpreter is unsupported.
+    let out = r.run("exec", "*");
+    assert_eq!(out.exit_code(), Some(127), "{out:?}");
+    assert!(out.stderr_text().contains("is not supported"), "{out:?}");
 }
 
 #[test]
@@ -454,4 +470,31 @@ fn completion_is_answered_while_a_query_runs() {
     // The late reply to the completion does not disturb what follows.
     assert!(completes(&r, "mySpecialVa", "mySpecialVariable"));
     assert_eq!(run(&r, "print(mySpecialVariable)").stdout_text(), "1\n");
+}
+
+#[test]
+fn interrupt_mode_message_sends_interrupt_request() {
+    if !require(
+        "the Jupyter kernel \"python3\"",
+        installed().iter().any(|k| k == "python3"),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = json!({
+        "argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "ipykernel, interrupted by message",
+        "language": "python",
+        "interrupt_mode": "message",
+    });
+    std::fs::write(dir.path().join("kernel.json"), spec.to_string()).expect("kernel.json");
+    let r = on_spec(&dir, "");
+    assert_eq!(run(&r, "import time\nx = 41").exit_code(), Some(0));
+    interrupt_keeps_state(
+        &r,
+        "print('running', flush=True)\ntime.sleep(60)",
+        "running",
+        "print(x)",
+        "41",
+    );
 }
