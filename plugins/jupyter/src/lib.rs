@@ -30,45 +30,65 @@ pub struct Jupyter {
     bridge: Mutex<Option<Arc<Bridge>>>,
 }
 
+/// Why no kernel serves the runner.
+#[derive(Debug, thiserror::Error)]
+enum NoKernel {
+    /// The runtime path is a kernelspec directory that cannot be used.
+    #[error("{path}: {reason}")]
+    BadSpec { path: String, reason: String },
+    /// The named kernel is not installed.
+    #[error("no Jupyter kernel named {name:?} is installed (installed: {installed})")]
+    NotInstalled { name: String, installed: String },
+    /// No kernel is installed.
+    #[error(
+        "no Jupyter kernel is installed (looked in {dirs}); install one, or pass a kernelspec \
+         directory as the runtime path"
+    )]
+    NoneInstalled { dirs: String },
+    /// Several are, and none was named.
+    #[error(
+        "several Jupyter kernels are installed; name one as the runtime path (krunner jupyter \
+         KERNEL) or in KRUNNER_JUPYTER: {installed}"
+    )]
+    Several { installed: String },
+}
+
 impl Jupyter {
     /// The kernelspec to use, or why there is none.
-    fn spec(&self) -> std::result::Result<KernelSpec, String> {
+    fn spec(&self) -> std::result::Result<KernelSpec, NoKernel> {
         let env = self.host.child_env();
         let named = self.named.clone().or_else(|| match Choice::from_env(&env) {
             Some(Choice::Kernel(name)) => Some(name),
             _ => None,
         });
         if let Some(dir) = named.as_deref().filter(|n| n.contains('/')) {
-            return KernelSpec::load(Path::new(dir))
-                .map_err(|p| format!("{}: {}", p.path.display(), p.reason));
+            return KernelSpec::load(Path::new(dir)).map_err(|p| NoKernel::BadSpec {
+                path: p.path.display().to_string(),
+                reason: p.reason,
+            });
         }
         let installed = Installed::find_with(&self.host, &env);
-        let dirs = || {
-            installed
-                .dirs
-                .iter()
-                .map(|d| d.join("kernels").display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         match (named, installed.kernels.as_slice()) {
-            (Some(name), found) => by_name(found, &name).cloned().ok_or_else(|| {
-                format!(
-                    "no Jupyter kernel named {name:?} is installed (installed: {})",
-                    names(found)
-                )
+            (Some(name), found) => {
+                by_name(found, &name)
+                    .cloned()
+                    .ok_or_else(|| NoKernel::NotInstalled {
+                        name,
+                        installed: names(found),
+                    })
+            }
+            (None, []) => Err(NoKernel::NoneInstalled {
+                dirs: installed
+                    .dirs
+                    .iter()
+                    .map(|d| d.join("kernels").display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
-            (None, []) => Err(format!(
-                "no Jupyter kernel is installed (looked in {}); install one, or pass a \
-                 kernelspec directory as the runtime path",
-                dirs()
-            )),
             (None, [only]) => Ok(only.clone()),
-            (None, several) => Err(format!(
-                "several Jupyter kernels are installed; name one as the runtime path \
-                 (krunner jupyter KERNEL) or in KRUNNER_JUPYTER: {}",
-                names(several)
-            )),
+            (None, several) => Err(NoKernel::Several {
+                installed: names(several),
+            }),
         }
     }
 
@@ -139,7 +159,7 @@ impl Kernel for Jupyter {
         let spec = match self.spec() {
             Ok(s) => s,
             Err(why) => {
-                self.host.error(&why);
+                self.host.error(&why.to_string());
                 return Ok(NOT_FOUND);
             }
         };
