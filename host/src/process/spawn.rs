@@ -32,8 +32,6 @@ pub(crate) struct Spawn {
 pub(crate) enum Output {
     /// Pipes the host reads.
     Piped,
-    /// The host's own stdout and stderr (the container log).
-    Inherit,
 }
 
 /// The command for `spawn`: exactly its environment, the given stdin and output, and a process

@@ -34,12 +34,14 @@ pub(crate) enum StartError {
     #[error("opening the service port timed out: {0}")]
     Timeout(String),
     /// The process exited before its port opened.
-    #[error("the service exited with {status} before opening its port: {name}")]
+    #[error("the service exited with {status} before opening its port: {name}{}", last_lines(.output))]
     Exited {
         /// The service.
         name: String,
         /// How it ended.
         status: String,
+        /// The last lines it printed.
+        output: Vec<String>,
     },
     /// Probing the port failed.
     #[error("cannot check the service port of {name}: {reason}")]
@@ -58,6 +60,14 @@ pub(crate) enum StartError {
     /// Preparing the service (prestart actions, the plugin hook) took too long.
     #[error("starting the service took too long: {0}")]
     Stuck(String),
+}
+
+/// The last lines a service printed, as they follow the first line of the error.
+fn last_lines(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("; its last output:\n{}", lines.join("\n"))
 }
 
 /// A successful start.
@@ -102,6 +112,24 @@ mod tests {
         assert_eq!(
             StartError::NotImplemented.to_string(),
             "not implemented yet"
+        );
+        let exited = |output: Vec<String>| StartError::Exited {
+            name: "jupyterlab".into(),
+            status: "exit code 1".into(),
+            output,
+        };
+        assert_eq!(
+            exited(vec![]).to_string(),
+            "the service exited with exit code 1 before opening its port: jupyterlab"
+        );
+        assert_eq!(
+            exited(vec![
+                "a".into(),
+                "python3: No module named jupyterlab".into()
+            ])
+            .to_string(),
+            "the service exited with exit code 1 before opening its port: jupyterlab; \
+             its last output:\na\npython3: No module named jupyterlab"
         );
     }
 }

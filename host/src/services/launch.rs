@@ -1,7 +1,8 @@
 //! Starting a service process and following it until it exits.
 //!
 //! Services run in their own process group with the user processes' environment, their output
-//! going to the host's own stdout/stderr (the container log), docs/protocol.md §6.3. A watcher
+//! copied to the host's own stdout/stderr (the container log) with its last lines kept
+//! ([`super::output`]), docs/protocol.md §6.3. A watcher
 //! thread per service learns the exit and publishes it on a `watch` channel, which is what lets
 //! a port wait stop the moment the service dies and lets a crashed service be started again.
 //! Before it publishes the exit, the watcher stops whatever the leader left in its process
@@ -18,6 +19,7 @@ use krunner_plugin_api::util::{is_executable, which_in};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use super::output::{Stream, Tail};
 use super::remnants;
 use crate::process::{self, exit, Group, Output, Spawn};
 
@@ -57,6 +59,8 @@ pub(crate) struct ServiceProcess {
     pub(crate) group: Arc<Group>,
     /// `None` while it runs, then its exit status.
     pub(crate) exit: watch::Receiver<Option<ExitStatus>>,
+    /// The last lines it printed.
+    pub(crate) output: Tail,
 }
 
 impl ServiceProcess {
@@ -115,7 +119,7 @@ pub(crate) fn spawn(
         cwd: cwd.map(Path::to_path_buf),
     };
     let started =
-        process::start(&spawn, Stdio::null(), Output::Inherit).map_err(|e| match e.kind() {
+        process::start(&spawn, Stdio::null(), Output::Piped).map_err(|e| match e.kind() {
             std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
             std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
             _ => LaunchError::Os {
@@ -124,6 +128,13 @@ pub(crate) fn spawn(
             },
         })?;
     let group = started.group;
+    let output = Tail::default();
+    if let Some(out) = started.stdout {
+        output.follow(format!("{}-out", thread_name(name)), out, Stream::Stdout);
+    }
+    if let Some(err) = started.stderr {
+        output.follow(format!("{}-err", thread_name(name)), err, Stream::Stderr);
+    }
     let (tx, rx) = watch::channel(None);
     let watched = Arc::clone(&group);
     let label = name.to_owned();
@@ -139,7 +150,11 @@ pub(crate) fn spawn(
             reason: format!("cannot start its watcher thread: {e}"),
         });
     }
-    Ok(ServiceProcess { group, exit: rx })
+    Ok(ServiceProcess {
+        group,
+        exit: rx,
+        output,
+    })
 }
 
 /// The watcher: waits for the exit, stops what the leader left in its group, reaps the

@@ -23,6 +23,7 @@ mod interpolate;
 pub(crate) mod intrinsic;
 mod launch;
 mod model;
+mod output;
 mod port;
 mod registry;
 mod remnants;

@@ -103,7 +103,7 @@ mod tests {
         let started = process::start(
             &sh("(trap '' TERM; exec sleep 60) & sleep 60 & exit 0"),
             Stdio::null(),
-            Output::Inherit,
+            Output::Piped,
         )
         .unwrap();
         let group = started.group;
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_lone_leader_needs_no_sweep() {
-        let started = process::start(&sh("exit 0"), Stdio::null(), Output::Inherit).unwrap();
+        let started = process::start(&sh("exit 0"), Stdio::null(), Output::Piped).unwrap();
         let group = started.group;
         group.wait_exit(Duration::from_secs(10)).unwrap();
         let begun = Instant::now();

@@ -24,6 +24,9 @@ use super::resolve::Resolved;
 use super::{lock, Services, STOP_GRACE};
 use crate::process::exit;
 
+/// How long an exited service's output may take to end before its error is sent.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
 /// How a start is done.
 pub(crate) struct How {
     /// A model service's definition: its command is taken literally.
@@ -232,6 +235,7 @@ impl Services {
             PortWait::Exited(status) => StartError::Exited {
                 name: request.name,
                 status: exit::describe(status),
+                output: last_output(&process).await,
             },
             PortWait::Failed(e) => StartError::Probe {
                 name: request.name,
@@ -260,6 +264,15 @@ impl Services {
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
         )
     }
+}
+
+/// The last lines an exited service printed, once its streams have ended (a process that
+/// left its group may hold them open: then what has arrived within [`OUTPUT_GRACE`]).
+async fn last_output(process: &ServiceProcess) -> Vec<String> {
+    let tail = process.output.clone();
+    tokio::task::spawn_blocking(move || tail.wait_lines(OUTPUT_GRACE))
+        .await
+        .unwrap_or_default()
 }
 
 /// Waits (up to 5 s) until `process` and what it left in its group are gone.

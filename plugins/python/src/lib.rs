@@ -10,7 +10,8 @@
 //!   runs `main.py`.
 //! - With `KRUNNER_JUPYTER` set (`auto`, or a kernel's name such as `python3`), queries go to
 //!   that Jupyter kernel instead of the runner's own interpreter.
-//! - Services: the legacy hook knows jupyter, jupyterlab, ipython and tensorboard.
+//! - Services: the legacy hook knows jupyter (Notebook), jupyterlab, ipython and tensorboard;
+//!   the Jupyter apps get a configuration for their version (`jupyter_config.py`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ use krunner_jupyter::{LaunchEnv, QueryMode};
 use krunner_repl::{Interpreter, Slot};
 
 const DRIVER: &str = include_str!("driver.py");
+
+/// The configuration of the Jupyter apps; `@MODULE@` and `@PORT@` are filled in per start.
+const JUPYTER_CONFIG: &str = include_str!("jupyter_config.py");
 
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
@@ -57,17 +61,15 @@ impl Python {
         })
     }
 
-    fn jupyter_config(&self, port: u16) -> Result<String> {
-        let path = self.scratch.path().join(format!("jupyter-{port}.py"));
-        let config = format!(
-            "for app in (c.NotebookApp, c.ServerApp):\n\
-             \x20   app.allow_root = True\n\
-             \x20   app.ip = '0.0.0.0'\n\
-             \x20   app.port = {port}\n\
-             \x20   app.token = ''\n\
-             \x20   app.tornado_settings = {{'ws_ping_interval': 10000}}\n\
-             c.FileContentsManager.delete_to_trash = False\n"
-        );
+    /// Writes the configuration of a Jupyter app (`module`) listening on `port`.
+    fn jupyter_config(&self, module: &str, port: u16) -> Result<String> {
+        let path = self
+            .scratch
+            .path()
+            .join(format!("jupyter-{module}-{port}.py"));
+        let config = JUPYTER_CONFIG
+            .replace("@MODULE@", module)
+            .replace("@PORT@", &port.to_string());
         std::fs::write(&path, config)?;
         Ok(path.display().to_string())
     }
@@ -186,7 +188,7 @@ impl Kernel for Python {
                 } else {
                     "jupyterlab"
                 };
-                let config = self.jupyter_config(port)?;
+                let config = self.jupyter_config(module, port)?;
                 vec![
                     py,
                     "-m".into(),
@@ -198,13 +200,15 @@ impl Kernel for Python {
             }
             "ipython" => vec![py, "-m".into(), "IPython".into()],
             "tensorboard" => {
-                std::fs::create_dir_all("/home/work/logs").ok();
+                // `logs` in the session directory (/home/work/logs in a session).
+                let logs = std::env::current_dir()?.join("logs");
+                std::fs::create_dir_all(&logs)?;
                 vec![
                     py,
                     "-m".into(),
                     "tensorboard.main".into(),
                     "--logdir".into(),
-                    "/home/work/logs".into(),
+                    logs.display().to_string(),
                     "--host".into(),
                     "0.0.0.0".into(),
                     "--port".into(),

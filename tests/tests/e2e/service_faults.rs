@@ -1,6 +1,7 @@
 //! Services under faults: prestart commands that print too much, definitions that are not
 //! regular files, names no thread may carry, starts cut short by their deadline, services that
-//! leave children behind or ignore SIGTERM, and prestart files behind symbolic links.
+//! exit at once (reported with their last lines), leave children behind or ignore SIGTERM,
+//! and prestart files behind symbolic links.
 //!
 //! "Nothing left behind" is checked the way an operator would: by looking in /proc for a
 //! marker that only this test's processes carry on their command line.
@@ -244,6 +245,62 @@ fn a_start_cut_short_by_its_deadline_stops_what_it_spawned() {
         json!({"status": "failed", "error": "opening the service port timed out: stuck"})
     );
     assert_none_left(&mark, Duration::from_secs(5), "after the port wait");
+}
+
+#[test]
+fn a_service_that_exits_early_is_reported_with_its_last_lines() {
+    // Twenty lines on two streams; the error keeps the last twelve the host read. The two
+    // pipes are read apart, so only each stream's own order is certain.
+    let script = "for i in $(seq 1 10); do echo out $i; echo err $i >&2; done; exit 2";
+    let r = runner_with(
+        &[(
+            "chatty",
+            json!({"command": ["sh", "-c", script]}).to_string(),
+        )],
+        Options::default(),
+    );
+    let reply = start(&r, service("chatty", free_port()));
+    let error = reply["error"].as_str().unwrap();
+    let (first, rest) = error.split_once('\n').unwrap();
+    assert_eq!(
+        first,
+        "the service exited with exit code 2 before opening its port: chatty; its last output:"
+    );
+    let lines: Vec<&str> = rest.lines().collect();
+    assert_eq!(lines.len(), 12, "{error}");
+    for stream in ["out", "err"] {
+        let numbers: Vec<u32> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(stream)?.trim().parse().ok())
+            .collect();
+        assert_eq!(numbers.last(), Some(&10), "{error}");
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{error}");
+    }
+    // The output went to the container log as well.
+    assert!(r.log().contains("err 1\n"), "{}", r.log());
+}
+
+#[test]
+fn output_held_open_by_a_process_that_left_the_group_delays_the_error_only_briefly() {
+    let mark = marker("held");
+    let script = format!("echo why it stopped; setsid {} & exit 4", sleeper(&mark));
+    let r = runner_with(
+        &[("held", json!({"command": ["sh", "-c", script]}).to_string())],
+        Options::default(),
+    );
+    let begun = Instant::now();
+    let reply = start(&r, service("held", free_port()));
+    assert_eq!(
+        reply["error"],
+        "the service exited with exit code 4 before opening its port: held; \
+         its last output:\nwhy it stopped"
+    );
+    // The sleeper keeps the pipe open: the error waits half a second for the rest, no more.
+    assert!(
+        begun.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        begun.elapsed()
+    );
 }
 
 #[test]
