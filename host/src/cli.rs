@@ -18,7 +18,7 @@ use crate::wire::{self, Limits};
     version,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Examples:\n  krunner python /usr/bin/python3      serve the python plugin (container CMD)\n  krunner run c --exec '*' --build '*'  build and run ./main.c here\n  krunner run c --code 'int main(){puts(\"hi\");}'"
+    after_help = "Examples:\n  krunner python /usr/bin/python3      serve the python plugin (container CMD)\n  krunner run c --exec '*' --build '*'  build and run ./main.c here\n  krunner run c --code 'int main(){puts(\"hi\");}'\n  krunner console python                an interactive python console"
 )]
 pub(crate) struct Cli {
     /// A subcommand; without one, krunner serves the given language.
@@ -35,6 +35,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run code with a plugin, driving a private runner over the real protocol.
     Run(RunArgs),
+    /// An interactive console for a plugin: a prompt that keeps state, with completion,
+    /// history and rich output, driving a private runner over the real protocol.
+    Console(ConsoleArgs),
     /// Inspect the plugins on the search path.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -159,6 +162,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH", default_value = "/opt/kernel/ttyd")]
     pub(crate) ttyd_binary: PathBuf,
 
+    /// Also accept the private op of `krunner console` (docs/protocol.md §2.11); only
+    /// `krunner console` passes it, to the runner it starts for itself.
+    #[arg(long, hide = true)]
+    pub(crate) console_ops: bool,
+
     /// The language to serve (the plugin libkernel_<LANG>.so).
     #[arg(value_name = "LANG", required = true)]
     pub(crate) language: Option<String>,
@@ -227,6 +235,30 @@ pub(crate) struct RunArgs {
     /// Show the runner's own logs.
     #[arg(long, short)]
     pub(crate) verbose: bool,
+}
+
+/// `krunner console`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ConsoleArgs {
+    /// Plugin directories searched first (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub(crate) plugin_dirs: Vec<PathBuf>,
+
+    /// Directory with environ.txt (none by default).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) config_dir: Option<PathBuf>,
+
+    /// Show the runner's own logs.
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+
+    /// The language.
+    #[arg(value_name = "LANG")]
+    pub(crate) language: String,
+
+    /// The interpreter or compiler the plugin should use.
+    #[arg(value_name = "RUNTIME_PATH")]
+    pub(crate) runtime_path: Option<String>,
 }
 
 #[cfg(test)]

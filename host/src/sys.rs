@@ -165,6 +165,13 @@ pub(crate) fn write(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// One `read` from `fd` into `buf`; 0 at end of file.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: reading into a live buffer of the given length.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// A `pollfd` asking for `events` on `fd` (a negative `fd` is ignored by `poll`).
 pub(crate) fn poll_fd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {

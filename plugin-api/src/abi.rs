@@ -173,6 +173,14 @@ pub trait Runner: Send + Sync {
     /// Since 1.1: an `event` op from the agent, as JSON `{"type": ..., "data": ...}` (for
     /// example `{"type": "oom"}`). Plugins built against 1.0 ignore events (this default).
     fn on_event(&self, _event_json: RStr<'_>) {}
+
+    /// Since 1.3: whether the source in an [`crate::IsCompleteRequest`] (JSON) is a complete
+    /// snippet or needs more lines, for a frontend deciding what Enter does; returns an
+    /// [`crate::IsCompleteReply`] as JSON. Plugins built against 1.2 or older answer
+    /// `{"status":"complete"}` (this default): every Enter runs what was typed.
+    fn is_complete(&self, _request_json: RStr<'_>) -> RResult<RString, PluginError> {
+        RResult::ROk(RString::from(crate::payload::IsCompleteReply::DEFAULT_JSON))
+    }
 }
 
 /// The host object as plugins receive it.

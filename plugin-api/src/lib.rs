@@ -137,13 +137,23 @@
 //!
 //! ## Versioning
 //!
-//! The ABI is versioned by this crate's version (1.2.0; 1.1 added the root-module `samples`
-//! entry, `Runner::on_event` and `Host::host_info`; 1.2 added `Host::spawn` and `Process`). Within 1.x, plugins built against any 1.y
-//! keep loading in a host built against any 1.z: the host checks layouts in the compatible
-//! direction, fields appended later read as absent, and methods appended later fall back to
-//! their defaults. A plugin that relies on something newer than the host may offer sets
-//! [`PluginInfo::min_api_minor`] and is then refused by older hosts with a clear message.
-//! A 2.0 would be a new, incompatible ABI.
+//! The ABI is versioned by this crate's version, 1.3.0:
+//!
+//! - 1.1 added the root-module entry `samples`, `Runner::on_event` and `Host::host_info`;
+//! - 1.2 added `Host::spawn` and `Process`;
+//! - 1.3 added `Runner::is_complete` ([`sdk::Kernel::is_complete`]): whether a snippet typed
+//!   at `krunner console` is complete, as JSON in ([`IsCompleteRequest`]) and out
+//!   ([`IsCompleteReply`]). Runners built against 1.2 or older answer `complete` (the ABI's
+//!   default body); the SDK's default for 1.3 runners is `unknown` (the frontend decides).
+//!
+//! Within 1.x, plugins built against any 1.y keep loading in a host built against any 1.z:
+//! the host checks layouts in the compatible direction, fields appended later read as absent,
+//! and methods appended later fall back to their defaults. A plugin that relies on something
+//! newer than the host may offer sets [`PluginInfo::min_api_minor`] and is then refused by
+//! older hosts with a clear message. A 2.0 would be a new, incompatible ABI. The tests keep
+//! frozen copies of 1.0 and 1.2 (`tests/fixtures/abi/api-1.0`, `api-1.2`) and plugins built
+//! against them, and check that those load and that the methods added since answer with their
+//! defaults.
 //!
 //! Rules for evolving 1.x: append root-module fields after the `last_prefix_field` marker
 //! (with `missing_field(option)`), append trait methods with default bodies, add error-code
@@ -164,8 +174,8 @@ pub use abi::{
 };
 pub use error::{ErrorCode, PluginError};
 pub use payload::{
-    capability, output, CaptureOutput, Command, CompletionRequest, PluginInfo, RunSpec,
-    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
+    capability, output, CaptureOutput, Command, Completeness, CompletionRequest, IsCompleteReply,
+    IsCompleteRequest, PluginInfo, RunSpec, RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
 /// Exports a [`sdk::Kernel`] implementation as the plugin's root module.

@@ -211,6 +211,63 @@ pub struct CompletionRequest {
     pub post: String,
 }
 
+/// What [`crate::abi::Runner::is_complete`] is asked: the source typed so far.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct IsCompleteRequest {
+    /// The whole source, lines separated by `\n`.
+    pub code: String,
+}
+
+/// Whether a snippet is complete (Jupyter's `is_complete_reply` vocabulary, so a bridge to a
+/// Jupyter kernel can pass its answers on).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Completeness {
+    /// Ready to run as it is.
+    Complete,
+    /// More lines are needed (an open block, bracket or string).
+    Incomplete,
+    /// It can never become valid by adding lines: run it, so the user sees the error.
+    Invalid,
+    /// The runner cannot tell; the frontend decides (a blank line or Alt-Enter ends the
+    /// snippet). Also what any status this version does not know reads as.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+/// What [`crate::abi::Runner::is_complete`] answers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct IsCompleteReply {
+    /// The verdict.
+    pub status: Completeness,
+    /// With [`Completeness::Incomplete`]: the indentation the next line should start with.
+    pub indent: String,
+}
+
+impl IsCompleteReply {
+    /// The answer of runners built against plugin-api 1.2 or older (the ABI's default).
+    pub const DEFAULT_JSON: &'static str = r#"{"status":"complete"}"#;
+
+    /// An answer without indentation.
+    pub fn new(status: Completeness) -> Self {
+        Self {
+            status,
+            indent: String::new(),
+        }
+    }
+
+    /// More lines are needed; the next one starts with `indent`.
+    pub fn incomplete(indent: impl Into<String>) -> Self {
+        Self {
+            status: Completeness::Incomplete,
+            indent: indent.into(),
+        }
+    }
+}
+
 /// The payload of a `start-service` op, as the agent sends it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(default)]
@@ -254,6 +311,21 @@ mod tests {
         let argv: RunSpec =
             serde_json::from_str(r#"{"argv": ["gcc", "-v"], "unknown": 1}"#).expect("argv");
         assert_eq!(argv.command, Command::Argv(vec!["gcc".into(), "-v".into()]));
+    }
+
+    #[test]
+    fn is_complete_replies_grow_without_breaking() {
+        let default: IsCompleteReply =
+            serde_json::from_str(IsCompleteReply::DEFAULT_JSON).expect("default");
+        assert_eq!(default, IsCompleteReply::new(Completeness::Complete));
+        let future: IsCompleteReply =
+            serde_json::from_str(r#"{"status": "maybe", "hint": 1}"#).expect("future");
+        assert_eq!(future.status, Completeness::Unknown);
+        let json = serde_json::to_value(IsCompleteReply::incomplete("    ")).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"status": "incomplete", "indent": "    "})
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! that crate's. Everything here panics instead of returning errors: it is for tests.
 
 mod artifacts;
+pub mod pty;
 mod runner;
+pub mod tmux;
 
 use std::process::{Command, Stdio};
 

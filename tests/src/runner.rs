@@ -259,6 +259,23 @@ impl Runner {
         }
     }
 
+    /// Asks the console's private `krunner/is-complete` (the runner must have been started
+    /// with `--console-ops`) and returns the JSON answer. Output the runner sends meanwhile
+    /// (log lines) is skipped.
+    pub fn is_complete(&self, code: &str) -> serde_json::Value {
+        self.send(
+            "krunner/is-complete",
+            serde_json::json!({ "code": code }).to_string(),
+        );
+        loop {
+            let m = self.expect(Duration::from_secs(10));
+            if m.kind == "krunner/is-complete-reply" {
+                return m.json();
+            }
+            assert!(!m.is_terminal(), "unexpected {m:?}");
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit (SIGKILL after 10 s); returns the exit code and
     /// how long it took.
     pub fn terminate(&mut self) -> (Option<i32>, Duration) {

@@ -2,10 +2,12 @@
 //!
 //! - no subcommand: serve a language ([`crate::serve`]);
 //! - [`run`]: `krunner run`, a client for people at a terminal;
+//! - [`console`]: `krunner console`, an interactive console over a private runner;
 //! - [`plugins`]: `krunner plugins list|check` and the `__probe` child they use;
 //! - [`samples`]: `krunner plugins test`;
 //! - [`kernels`]: `krunner kernels`, the installed Jupyter kernels.
 
+mod console;
 mod kernels;
 mod plugins;
 mod run;
@@ -20,8 +22,9 @@ use crate::cli::{Cli, Command, PluginsCommand};
 use crate::{glibc, logging, proctitle, serve};
 
 /// Subcommands that are short-lived tools: they keep their command line visible.
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 10] = [
     "run",
+    "console",
     "kernels",
     "plugins",
     "__probe",
@@ -50,6 +53,10 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => {
             logging::init(args.verbose);
             report(run::run(&args).map(ExitCode::from))
+        }
+        Some(Command::Console(args)) => {
+            logging::init(args.verbose);
+            report(console::run(&args).map(ExitCode::from))
         }
         Some(Command::Plugins(command)) => {
             logging::init(false);

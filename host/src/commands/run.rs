@@ -38,6 +38,10 @@ pub(super) struct StartOptions {
     pub(super) cwd: Option<std::path::PathBuf>,
     /// Show the runner's logs.
     pub(super) verbose: bool,
+    /// More serve-mode flags (`krunner console` adds `--console-ops`).
+    pub(super) extra_args: Vec<String>,
+    /// More environment for the runner (and so for its children).
+    pub(super) env: Vec<(String, String)>,
 }
 
 /// Starts a runner on free loopback ports and waits until it answers `status`; it is stopped
@@ -55,8 +59,13 @@ pub(super) fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
     if args.verbose {
         krunner.args.push("--debug".into());
     }
+    krunner.args.extend(args.extra_args.iter().map(Into::into));
     let options = LaunchOptions {
-        client: ClientOptions::default().linger(Duration::from_millis(100)),
+        // A short reconnect interval: the first `status` then waits for the runner's startup,
+        // not for ZeroMQ's retry timer (100 ms).
+        client: ClientOptions::default()
+            .linger(Duration::from_millis(100))
+            .reconnect_interval(Duration::from_millis(2)),
         ready_timeout: Duration::from_secs(15),
         poll_interval: Duration::from_millis(20),
         grace: Duration::from_secs(3),
@@ -67,6 +76,7 @@ pub(super) fn start_runner(args: &StartOptions) -> anyhow::Result<LocalRunner> {
         if !args.verbose {
             cmd.env("KRUNNER_LOG", "off");
         }
+        cmd.envs(args.env.iter().map(|(k, v)| (k, v)));
         // Its own process group: Ctrl-C at the terminal is for us to turn into `interrupt`.
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -93,6 +103,7 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<u8> {
         config_dir: args.config_dir.clone(),
         cwd: None,
         verbose: args.verbose,
+        ..StartOptions::default()
     })?;
     let tasks = send_ops(runner.client(), args)?;
     drive(runner.client(), tasks, args.verbose)

@@ -12,7 +12,10 @@
 
 use std::sync::{Arc, OnceLock, RwLock};
 
-use krunner_plugin_api::{capability, ErrorCode, PluginError, PluginInfo, RunnerBox, RunnerConfig};
+use krunner_plugin_api::{
+    capability, ErrorCode, IsCompleteReply, IsCompleteRequest, PluginError, PluginInfo, RunnerBox,
+    RunnerConfig,
+};
 use thiserror::Error;
 
 use super::callbacks::Callbacks;
@@ -23,6 +26,7 @@ use crate::context::Context;
 use crate::logging::WIRE;
 use crate::messages;
 use crate::process::exit;
+use crate::wire::UNKNOWN_COMPLETENESS;
 
 /// Why there is no runner.
 #[derive(Debug, Clone, Error)]
@@ -201,6 +205,37 @@ impl RunnerSlot {
                     tracing::debug!("completion failed: {e}");
                 }
                 Vec::new()
+            }
+        }
+    }
+
+    /// The runner's answer to the console's `krunner/is-complete` (an `IsCompleteReply` as
+    /// JSON); never fails: a request that is not JSON, a runner that is unavailable, fails or
+    /// answers nonsense gives `{"status":"unknown"}`.
+    pub(crate) fn is_complete(&self, request_json: &str) -> String {
+        let unknown = || UNKNOWN_COMPLETENESS.to_owned();
+        if serde_json::from_str::<IsCompleteRequest>(request_json).is_err() {
+            tracing::debug!("ignoring an is-complete request that is not JSON");
+            return unknown();
+        }
+        let Ok(runner) = self.get() else {
+            return unknown();
+        };
+        match runner.is_complete(request_json.into()).into_result() {
+            Ok(json) => serde_json::from_str::<IsCompleteReply>(json.as_str())
+                .ok()
+                .and_then(|reply| serde_json::to_string(&reply).ok())
+                .unwrap_or_else(|| {
+                    tracing::warn!(target: WIRE, "the plugin returned an invalid is-complete answer: {json}");
+                    unknown()
+                }),
+            Err(e) => {
+                if e.code == ErrorCode::PANIC {
+                    tracing::error!(target: WIRE, "is-complete: {}", e.message());
+                } else {
+                    tracing::debug!("is-complete failed: {e}");
+                }
+                unknown()
             }
         }
     }

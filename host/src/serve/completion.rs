@@ -1,14 +1,15 @@
 //! The completion lane: `complete` requests are answered one at a time, in order, each within
 //! a deadline, on their own lane so they never wait behind a running task (docs/protocol.md
 //! §2.7). A request the plugin cannot answer in time gets an empty answer: the agent matches
-//! completions FIFO, so every request gets exactly one.
+//! completions FIFO, so every request gets exactly one. The console's private
+//! `krunner/is-complete` (§2.11) is a question of the same kind and gets a lane of its own.
 //!
 //! The deadline runs from the request's arrival, so requests that queued behind a slow one are
-//! not answered later for it. The plugin's `complete` runs on the blocking pool, and a call that
-//! missed its deadline is left to finish on its own. A plugin whose `complete` hangs would
-//! leave a blocked thread behind for every request, so at most [`CALLS`] calls may run at once:
-//! while that many hang, a request waits for one of them to return until its own deadline, and
-//! is then answered empty without calling the plugin.
+//! not answered later for it. The plugin's method runs on the blocking pool, and a call that
+//! missed its deadline is left to finish on its own. A plugin whose method hangs would leave a
+//! blocked thread behind for every request, so at most [`CALLS`] calls per lane may run at
+//! once: while that many hang, a request waits for one of them to return until its own
+//! deadline, and is then answered empty without calling the plugin.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,15 +19,48 @@ use tokio::time::timeout_at;
 
 use crate::logging::WIRE;
 use crate::plugin::RunnerSlot;
-use crate::wire::{Msg, Outbox};
+use crate::wire::{Msg, Outbox, UNKNOWN_COMPLETENESS};
 
-/// How long a completion may take before an empty answer is sent instead.
-const DEADLINE: Duration = Duration::from_secs(1);
-
-/// How many calls of the plugin's `complete` may run at once (answered or not).
+/// How many calls of the plugin's method may run at once on one lane (answered or not).
 const CALLS: usize = 4;
 
-/// A completion request as it arrived.
+/// What a lane asks the plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Question {
+    /// `complete` → `completion`.
+    Complete,
+    /// `krunner/is-complete` → `krunner/is-complete-reply` (the console's private op).
+    IsComplete,
+}
+
+impl Question {
+    /// How long an answer may take before the empty one is sent instead. Completion's second
+    /// is the protocol's; the console's question may start an interpreter (its first use).
+    fn deadline(self) -> Duration {
+        match self {
+            Question::Complete => Duration::from_secs(1),
+            Question::IsComplete => Duration::from_secs(3),
+        }
+    }
+
+    /// The answer when the plugin cannot give one.
+    fn empty(self) -> Msg {
+        match self {
+            Question::Complete => Msg::Completion(Vec::new()),
+            Question::IsComplete => Msg::IsComplete(UNKNOWN_COMPLETENESS.into()),
+        }
+    }
+
+    /// Asks the runner (blocking).
+    fn ask(self, runner: &RunnerSlot, json: &str) -> Msg {
+        match self {
+            Question::Complete => Msg::Completion(runner.complete(json)),
+            Question::IsComplete => Msg::IsComplete(runner.is_complete(json)),
+        }
+    }
+}
+
+/// A request as it arrived.
 pub(super) struct Request {
     /// Its JSON payload, or `None` for one too malformed to pass on (it is still answered, in
     /// its place).
@@ -45,52 +79,54 @@ impl Request {
     }
 }
 
-/// Answers `requests` until the channel closes.
+/// Answers `requests` with `question`'s answers until the channel closes.
 pub(super) async fn lane(
+    question: Question,
     runner: Arc<RunnerSlot>,
     outbox: Outbox,
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) {
     let calls = Arc::new(Semaphore::new(CALLS));
     while let Some(request) = requests.recv().await {
-        let deadline = request.received + DEADLINE;
-        let suggestions = match request.json {
-            None => Vec::new(),
-            Some(json) => complete(&runner, &calls, json, deadline).await,
+        let deadline = request.received + question.deadline();
+        let answer = match request.json {
+            None => question.empty(),
+            Some(json) => ask(question, &runner, &calls, json, deadline).await,
         };
-        outbox.send(Msg::Completion(suggestions));
+        outbox.send(answer);
     }
 }
 
-async fn complete(
+async fn ask(
+    question: Question,
     runner: &Arc<RunnerSlot>,
     calls: &Arc<Semaphore>,
     json: String,
     deadline: Instant,
-) -> Vec<String> {
+) -> Msg {
     let deadline = tokio::time::Instant::from_std(deadline);
     if deadline <= tokio::time::Instant::now() {
-        tracing::debug!("a completion request waited past its deadline; answering empty");
-        return Vec::new();
+        tracing::debug!("a {question:?} request waited past its deadline; answering empty");
+        return question.empty();
     }
     let Ok(Ok(permit)) = timeout_at(deadline, Arc::clone(calls).acquire_owned()).await else {
-        tracing::debug!("{CALLS} completion calls are still running; answering empty");
-        return Vec::new();
+        tracing::debug!("{CALLS} {question:?} calls are still running; answering empty");
+        return question.empty();
     };
     let runner = Arc::clone(runner);
     let job = tokio::task::spawn_blocking(move || {
         let _running = permit;
-        runner.complete(&json)
+        question.ask(&runner, &json)
     });
     match timeout_at(deadline, job).await {
-        Ok(Ok(s)) => s,
+        Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
-            tracing::warn!(target: WIRE, "completion failed: {e}");
-            Vec::new()
+            tracing::warn!(target: WIRE, "{question:?} failed: {e}");
+            question.empty()
         }
         Err(_) => {
-            tracing::debug!("completion took longer than {DEADLINE:?}");
-            Vec::new()
+            tracing::debug!("{question:?} took longer than {:?}", question.deadline());
+            question.empty()
         }
     }
 }

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use super::completion;
+use super::completion::{self, Question};
 use crate::context::Context;
 use crate::logging::WIRE;
 use crate::messages;
@@ -33,6 +33,14 @@ pub(super) struct Dispatcher {
     pub(super) services: Arc<Services>,
     pub(super) outbox: Outbox,
     pub(super) started_at: f64,
+    /// Whether the console's private op is accepted (`--console-ops`, docs/protocol.md §2.11).
+    pub(super) console_ops: bool,
+}
+
+/// Where the dispatcher hands questions for the plugin.
+struct Lanes {
+    complete: mpsc::UnboundedSender<completion::Request>,
+    is_complete: mpsc::UnboundedSender<completion::Request>,
 }
 
 impl Dispatcher {
@@ -45,16 +53,14 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let (complete_tx, complete_rx) = mpsc::unbounded_channel();
-        tokio::spawn(completion::lane(
-            Arc::clone(&self.runner),
-            self.outbox.clone(),
-            complete_rx,
-        ));
+        let lanes = Lanes {
+            complete: self.start_lane(Question::Complete),
+            is_complete: self.start_lane(Question::IsComplete),
+        };
         loop {
             tokio::select! {
                 frames = inbound.recv() => match frames {
-                    Some(op) => self.dispatch(op, tasks, &complete_tx),
+                    Some(op) => self.dispatch(op, tasks, &lanes),
                     None => break,
                 },
                 _ = sigterm.recv() => {
@@ -70,27 +76,39 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Starts the lane that answers `question`; returns where its requests go.
+    fn start_lane(&self, question: Question) -> mpsc::UnboundedSender<completion::Request> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(completion::lane(
+            question,
+            Arc::clone(&self.runner),
+            self.outbox.clone(),
+            rx,
+        ));
+        tx
+    }
+
     /// Hands one op on. Its share of the inbound budget (`held`) goes with a task, and is
     /// given back here for everything else.
-    fn dispatch(
-        &self,
-        Inbound { body, held }: Inbound,
-        tasks: &Tasks,
-        complete: &mpsc::UnboundedSender<completion::Request>,
-    ) {
-        let op = match wire::decode(body) {
+    fn dispatch(&self, Inbound { body, held }: Inbound, tasks: &Tasks, lanes: &Lanes) {
+        let decoded = if self.console_ops {
+            wire::decode_private(body)
+        } else {
+            wire::decode(body)
+        };
+        let op = match decoded {
             Ok(op) => op,
             Err(e) if e.is_too_large() => {
                 tracing::error!(target: WIRE, "rejected a message: {e}");
                 if let Some(reply) = e.owed_reply() {
-                    self.answer_malformed(reply.clone(), complete);
+                    self.answer_malformed(reply.clone(), lanes);
                 }
                 return;
             }
             Err(e) => {
                 tracing::warn!(target: WIRE, "ignoring a malformed message: {e}");
                 if let Some(reply) = e.owed_reply() {
-                    self.answer_malformed(reply.clone(), complete);
+                    self.answer_malformed(reply.clone(), lanes);
                 }
                 return;
             }
@@ -107,7 +125,10 @@ impl Dispatcher {
                 }
             }
             Op::Complete(json) => {
-                let _ = complete.send(completion::Request::new(Some(json)));
+                let _ = lanes.complete.send(completion::Request::new(Some(json)));
+            }
+            Op::IsComplete(json) => {
+                let _ = lanes.is_complete.send(completion::Request::new(Some(json)));
             }
             Op::Interrupt => self.interrupt(held),
             Op::Status => self.outbox.send(Msg::Status {
@@ -122,10 +143,13 @@ impl Dispatcher {
     }
 
     /// Sends the reply a malformed request owes, through the lane that keeps its order.
-    fn answer_malformed(&self, reply: Msg, complete: &mpsc::UnboundedSender<completion::Request>) {
+    fn answer_malformed(&self, reply: Msg, lanes: &Lanes) {
         match reply {
             Msg::Completion(_) => {
-                let _ = complete.send(completion::Request::new(None));
+                let _ = lanes.complete.send(completion::Request::new(None));
+            }
+            Msg::IsComplete(_) => {
+                let _ = lanes.is_complete.send(completion::Request::new(None));
             }
             reply @ Msg::ServiceResult(_) => self.services.answer_start_service(reply),
             reply @ Msg::ModelServiceResult(_) => self.services.answer_start_model_service(reply),

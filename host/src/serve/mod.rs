@@ -73,6 +73,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         services: Arc::clone(&services),
         outbox,
         started_at,
+        console_ops: args.console_ops,
     };
     runtime.block_on(dispatcher.run(in_rx, &tasks))?;
     shutdown::shutdown(shutdown::Parts {

@@ -63,7 +63,7 @@ pub(super) fn bind(
         repl_in: args.repl_in_port.unwrap_or(ports.replin),
         repl_out: args.repl_out_port.unwrap_or(ports.replout),
     };
-    let transport = Transport::start(&endpoints, limits, inbound, started_at)?;
+    let transport = Transport::start(&endpoints, limits, inbound, started_at, args.console_ops)?;
     tracing::info!(
         "serving {language} on tcp://{}:{} (ops) and :{} (results)",
         endpoints.address,

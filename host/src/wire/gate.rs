@@ -125,7 +125,10 @@ impl Drop for Held {
 /// order alone, so the n-th reply of a type settles the n-th request of that type.
 #[derive(Default)]
 pub(crate) struct Owed {
-    queues: [VecDeque<Held>; REPLIES.len()],
+    /// One queue per entry of [`REPLIES`], then one for [`PRIVATE_REPLY`].
+    queues: [VecDeque<Held>; REPLIES.len() + 1],
+    /// Whether the console's private op is accepted (and so owes a reply).
+    private_ops: bool,
 }
 
 /// The ops that owe a reply, and the type of that reply.
@@ -137,16 +140,36 @@ const REPLIES: [(&[u8], &[u8]); 5] = [
     (b"start-model-service", b"model-service-result"),
 ];
 
+/// The console's private op and its reply (docs/protocol.md §2.11): owed only by a runner
+/// started with `--console-ops`; for any other it is an unknown op, answered by nothing.
+const PRIVATE_REPLY: (&[u8], &[u8]) = (b"krunner/is-complete", b"krunner/is-complete-reply");
+
 impl Owed {
+    /// The replies owed by a runner that accepts the console's private op or not.
+    pub(crate) fn new(private_ops: bool) -> Self {
+        Self {
+            private_ops,
+            ..Self::default()
+        }
+    }
+
+    /// The queue of the requests that `matches` picks (by op or by reply type).
+    fn queue(&self, matches: impl Fn((&[u8], &[u8])) -> bool) -> Option<usize> {
+        REPLIES
+            .iter()
+            .position(|pair| matches(*pair))
+            .or_else(|| (self.private_ops && matches(PRIVATE_REPLY)).then_some(REPLIES.len()))
+    }
+
     /// Whether a message of `parts` frames named `op` owes a reply (a message that is not
     /// two frames is dropped and owes nothing, docs/protocol.md §1.4).
-    pub(crate) fn owes_reply(op: &[u8], parts: usize) -> bool {
-        parts == 2 && REPLIES.iter().any(|(o, _)| *o == op)
+    pub(crate) fn owes_reply(&self, op: &[u8], parts: usize) -> bool {
+        parts == 2 && self.queue(|(o, _)| o == op).is_some()
     }
 
     /// Keeps `held` until the reply to `op` leaves. Ops that owe nothing give it back.
     pub(crate) fn expect(&mut self, op: &[u8], held: Held) {
-        if let Some(i) = REPLIES.iter().position(|(o, _)| *o == op) {
+        if let Some(i) = self.queue(|(o, _)| o == op) {
             self.queues[i].push_back(held);
         }
     }
@@ -154,7 +177,7 @@ impl Owed {
     /// A message of type `kind` was handed to ZeroMQ: if it is a reply, its request's charge
     /// is given back.
     pub(crate) fn settle(&mut self, kind: &[u8]) {
-        if let Some(i) = REPLIES.iter().position(|(_, r)| *r == kind) {
+        if let Some(i) = self.queue(|(_, r)| r == kind) {
             self.queues[i].pop_front();
         }
     }
@@ -203,10 +226,11 @@ mod tests {
     #[test]
     fn replies_settle_requests_of_their_type_in_order() {
         let g = gate(10, 100);
-        let mut owed = Owed::default();
-        assert!(Owed::owes_reply(b"complete", 2));
-        assert!(!Owed::owes_reply(b"complete", 3));
-        assert!(!Owed::owes_reply(b"exec", 2));
+        let mut owed = Owed::new(false);
+        assert!(owed.owes_reply(b"complete", 2));
+        assert!(!owed.owes_reply(b"complete", 3));
+        assert!(!owed.owes_reply(b"exec", 2));
+        assert!(!owed.owes_reply(b"krunner/is-complete", 2));
         owed.expect(b"complete", g.charge(5));
         owed.expect(b"status", g.charge(0));
         owed.expect(b"exec", g.charge(7));
@@ -217,5 +241,22 @@ mod tests {
         owed.settle(b"completion");
         assert_eq!(g.held(), (0, 0));
         owed.settle(b"completion");
+    }
+
+    #[test]
+    fn the_private_op_owes_a_reply_only_where_it_is_accepted() {
+        let g = gate(10, 100);
+        let mut agents = Owed::new(false);
+        agents.expect(b"krunner/is-complete", g.charge(3));
+        assert_eq!(g.held(), (0, 0), "an unknown op owes nothing");
+        let mut consoles = Owed::new(true);
+        assert!(consoles.owes_reply(b"krunner/is-complete", 2));
+        consoles.expect(b"krunner/is-complete", g.charge(3));
+        consoles.expect(b"complete", g.charge(4));
+        assert_eq!(g.held(), (2, 7));
+        consoles.settle(b"krunner/is-complete-reply");
+        assert_eq!(g.held(), (1, 4));
+        consoles.settle(b"completion");
+        assert_eq!(g.held(), (0, 0));
     }
 }

@@ -20,11 +20,10 @@ mod socket;
 mod socket_thread;
 
 pub(crate) use gate::Held;
-#[cfg(test)]
 pub(crate) use limits::DEFAULT_MAX_MESSAGE;
 pub(crate) use limits::{parse_size, Limits, QUEUED_INPUTS};
 pub(crate) use msg::{validate_media, Finish, Msg, ServiceResult};
-pub(crate) use ops::{decode, Op, Payload};
+pub(crate) use ops::{decode, decode_private, Op, Payload, UNKNOWN_COMPLETENESS};
 pub(crate) use outbox::{never_block_here, Outbox};
 #[cfg(feature = "fuzzing")]
 pub(crate) use receive::Body;

@@ -6,6 +6,9 @@
 use serde::Serialize;
 use thiserror::Error;
 
+/// The type of the reply to the console's private `krunner/is-complete` op.
+pub(crate) const IS_COMPLETE_REPLY: &str = "krunner/is-complete-reply";
+
 /// Which terminal message ends a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Finish {
@@ -75,6 +78,9 @@ pub(crate) enum Msg {
     Finished(Finish, Option<i32>),
     /// `completion {"suggestions": [...]}`.
     Completion(Vec<String>),
+    /// `krunner/is-complete-reply`: the answer to the console's private `krunner/is-complete`
+    /// (docs/protocol.md §2.11), an `IsCompleteReply` as JSON text.
+    IsComplete(String),
     /// `status` (msgpack `{"started_at": float}`).
     Status {
         /// The host's monotonic start time in seconds.
@@ -102,6 +108,7 @@ impl Msg {
         matches!(
             self,
             Msg::Completion(_)
+                | Msg::IsComplete(_)
                 | Msg::Status { .. }
                 | Msg::ServiceResult(_)
                 | Msg::AppsResult(_)
@@ -123,6 +130,7 @@ impl Msg {
             Msg::Finished(Finish::Build, _) => "build-finished",
             Msg::Finished(Finish::Exec, _) => "finished",
             Msg::Completion(_) => "completion",
+            Msg::IsComplete(_) => IS_COMPLETE_REPLY,
             Msg::Status { .. } => "status",
             Msg::ServiceResult(_) => "service-result",
             Msg::AppsResult(_) => "apps-result",
@@ -136,7 +144,7 @@ impl Msg {
         let kind = self.kind().as_bytes().to_vec();
         let payload = match self {
             Msg::Stdout(b) | Msg::Stderr(b) => b,
-            Msg::Media(s) | Msg::Html(s) | Msg::Log(s) => s.into_bytes(),
+            Msg::Media(s) | Msg::Html(s) | Msg::Log(s) | Msg::IsComplete(s) => s.into_bytes(),
             Msg::WaitingInput { is_password } => {
                 json(&serde_json::json!({ "is_password": is_password }))
             }

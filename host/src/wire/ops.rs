@@ -62,6 +62,9 @@ pub(crate) enum Op {
     GetApps(String),
     /// `start-model-service`: the raw JSON payload (a reply is due even when it is malformed).
     StartModelService(String),
+    /// `krunner/is-complete`, a private op of `krunner console` (docs/protocol.md §2.11): the
+    /// raw JSON payload. Decoded only by [`decode_private`], never from the agent.
+    IsComplete(String),
 }
 
 impl Op {
@@ -81,6 +84,7 @@ impl Op {
             Op::ShutdownService(_) => "shutdown-service",
             Op::GetApps(_) => "get-apps",
             Op::StartModelService(_) => "start-model-service",
+            Op::IsComplete(_) => IS_COMPLETE,
         }
     }
 }
@@ -172,8 +176,20 @@ const OPS: [&str; 13] = [
     "start-model-service",
 ];
 
+/// The private op of `krunner console` (docs/protocol.md §2.11).
+pub(crate) const IS_COMPLETE: &str = "krunner/is-complete";
+
+/// Which ops a runner accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// The agent's protocol.
+    Agent,
+    /// The agent's protocol and the console's private op.
+    Console,
+}
+
 /// Checks the frame count and the op name; returns the op's name.
-fn op_name(name: &[u8], parts: usize) -> Result<&'static str, ProtocolError> {
+fn op_name(name: &[u8], parts: usize, accept: Accept) -> Result<&'static str, ProtocolError> {
     if parts != 2 {
         return Err(ProtocolError::FrameCount(parts));
     }
@@ -181,6 +197,9 @@ fn op_name(name: &[u8], parts: usize) -> Result<&'static str, ProtocolError> {
         return Err(ProtocolError::OpNotAscii(name.len()));
     }
     let name = std::str::from_utf8(name).unwrap_or_default();
+    if accept == Accept::Console && name == IS_COMPLETE {
+        return Ok(IS_COMPLETE);
+    }
     OPS.iter()
         .find(|op| **op == name)
         .copied()
@@ -194,6 +213,7 @@ fn owed_reply(op: &str, reason: &str) -> Option<Msg> {
         "start-service" => Msg::ServiceResult(ServiceResult::failed(reason)),
         "get-apps" => Msg::AppsResult(Vec::new()),
         "start-model-service" => Msg::ModelServiceResult(ServiceResult::failed(reason)),
+        IS_COMPLETE => Msg::IsComplete(UNKNOWN_COMPLETENESS.into()),
         _ => return None,
     })
 }
@@ -209,16 +229,29 @@ fn with_owed_reply(op: &str, reason: &str, error: ProtocolError) -> ProtocolErro
     }
 }
 
-/// Decodes one inbound message.
+/// The answer to a `krunner/is-complete` that cannot be asked.
+pub(crate) const UNKNOWN_COMPLETENESS: &str = r#"{"status":"unknown"}"#;
+
+/// Decodes one inbound message of the agent's protocol.
 pub(crate) fn decode(body: Body) -> Result<Op, ProtocolError> {
+    decode_as(body, Accept::Agent)
+}
+
+/// Decodes one inbound message for a runner `krunner console` started: the agent's protocol
+/// and the console's private op.
+pub(crate) fn decode_private(body: Body) -> Result<Op, ProtocolError> {
+    decode_as(body, Accept::Console)
+}
+
+fn decode_as(body: Body, accept: Accept) -> Result<Op, ProtocolError> {
     match body {
-        Body::Frames(frames) => decode_frames(frames),
+        Body::Frames(frames) => decode_frames(frames, accept),
         Body::TooLarge {
             name,
             parts,
             size,
             limit,
-        } => too_large(op_name(&name, parts)?, size, limit),
+        } => too_large(op_name(&name, parts, accept)?, size, limit),
     }
 }
 
@@ -243,8 +276,12 @@ fn too_large(op: &'static str, size: usize, limit: usize) -> Result<Op, Protocol
     })
 }
 
-fn decode_frames(mut frames: Vec<Vec<u8>>) -> Result<Op, ProtocolError> {
-    let op = op_name(frames.first().map_or(&[][..], Vec::as_slice), frames.len())?;
+fn decode_frames(mut frames: Vec<Vec<u8>>, accept: Accept) -> Result<Op, ProtocolError> {
+    let op = op_name(
+        frames.first().map_or(&[][..], Vec::as_slice),
+        frames.len(),
+        accept,
+    )?;
     let payload = frames.pop().unwrap_or_default();
     let text = String::from_utf8(payload).map_err(|e| {
         let error = ProtocolError::NotUtf8 {
@@ -272,6 +309,7 @@ fn decode_frames(mut frames: Vec<Vec<u8>>) -> Result<Op, ProtocolError> {
         "start-service" => Op::StartService(text?),
         "shutdown-service" => Op::ShutdownService(text?),
         "get-apps" => Op::GetApps(text?),
+        IS_COMPLETE => Op::IsComplete(text?),
         _ => Op::StartModelService(text?),
     })
 }
@@ -352,6 +390,27 @@ mod tests {
             .expect_err("not utf-8")
             .owed_reply()
             .is_none());
+    }
+
+    #[test]
+    fn the_private_op_is_unknown_to_the_agent() {
+        assert_eq!(
+            decode(frames(IS_COMPLETE, b"{}")),
+            Err(ProtocolError::UnknownOp(IS_COMPLETE.into()))
+        );
+        assert_eq!(
+            decode_private(frames(IS_COMPLETE, br#"{"code":"x"}"#)),
+            Ok(Op::IsComplete(r#"{"code":"x"}"#.into()))
+        );
+        assert_eq!(
+            decode_private(frames("exec", b"true")),
+            Ok(Op::Exec("true".into()))
+        );
+        let err = decode_private(frames(IS_COMPLETE, b"\xff")).expect_err("not utf-8");
+        assert_eq!(
+            err.owed_reply(),
+            Some(&Msg::IsComplete(UNKNOWN_COMPLETENESS.into()))
+        );
     }
 
     fn too_large(op: &str, parts: usize) -> Body {

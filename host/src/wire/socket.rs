@@ -94,12 +94,14 @@ fn bind(
 
 impl Transport {
     /// Binds both sockets and starts the socket thread, which answers `status` with
-    /// `started_at` itself and sends every other op to `inbound`.
+    /// `started_at` itself and sends every other op to `inbound`. `private_ops`: whether the
+    /// console's private op is accepted, so that its requests are charged until answered.
     pub(crate) fn start(
         endpoints: &Endpoints,
         limits: &Limits,
         inbound: tokio::sync::mpsc::UnboundedSender<Inbound>,
         started_at: f64,
+        private_ops: bool,
     ) -> Result<Self, TransportError> {
         let ctx = zmq::Context::new();
         let (pull, push) = bind(&ctx, endpoints, limits)?;
@@ -125,7 +127,7 @@ impl Transport {
             ctrl,
             data,
             data_bytes: Arc::clone(&outbox.bytes),
-            owed: Owed::default(),
+            owed: Owed::new(private_ops),
             max_message: limits.max_message,
             started_at,
             pending: VecDeque::new(),

@@ -140,7 +140,7 @@ impl SocketThread {
                 self.pending.push_front(reply.encode());
                 continue;
             }
-            let held = if Owed::owes_reply(name, parts) {
+            let held = if self.owed.owes_reply(name, parts) {
                 self.owed.expect(name, held);
                 Held::none()
             } else {

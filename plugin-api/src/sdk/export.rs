@@ -15,7 +15,9 @@ use crate::abi::{
     HostBox, KernelPlugin, KernelPluginRef, Runner, RunnerBox, Runner_TO, API_VERSION,
 };
 use crate::error::{ErrorCode, PluginError};
-use crate::payload::{CompletionRequest, PluginInfo, RunnerConfig, ServiceRequest};
+use crate::payload::{
+    CompletionRequest, IsCompleteRequest, PluginInfo, RunnerConfig, ServiceRequest,
+};
 
 /// Builds the root module for `K`. Used by [`crate::export_plugin!`]; not called directly.
 #[doc(hidden)]
@@ -137,6 +139,15 @@ impl<K: Kernel> Runner for Adapter<K> {
             self.0.shutdown();
             Ok(())
         });
+    }
+
+    fn is_complete(&self, request_json: RStr<'_>) -> RResult<RString, PluginError> {
+        guard(|| {
+            let request: IsCompleteRequest = serde_json::from_str(request_json.as_str())?;
+            let reply = self.0.is_complete(&request)?;
+            Ok(RString::from(serde_json::to_string(&reply)?))
+        })
+        .into()
     }
 
     fn on_event(&self, event_json: RStr<'_>) {

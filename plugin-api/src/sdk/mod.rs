@@ -18,7 +18,8 @@ pub use temp_dir::TempDir;
 
 use crate::error::PluginError;
 use crate::payload::{
-    CompletionRequest, PluginInfo, RunnerConfig, Sample, ServiceCommand, ServiceRequest,
+    Completeness, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
+    Sample, ServiceCommand, ServiceRequest,
 };
 
 /// The former name of [`Interpreter`], kept so that plugins written against it still build.
@@ -82,6 +83,14 @@ pub trait Kernel: Sized + Send + Sync + 'static {
 
     /// An `event` from the agent (for example an out-of-memory notice).
     fn on_event(&self, _event: &serde_json::Value) {}
+
+    /// Whether `request.code` is a complete snippet (for `krunner console`'s Enter key). By
+    /// default the runner cannot tell ([`Completeness::Unknown`]): the frontend then ends a
+    /// snippet at a blank line or Alt-Enter. Languages with a parser at hand answer
+    /// `Complete`, `Incomplete` (with the next line's indentation) or `Invalid`.
+    fn is_complete(&self, _request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        Ok(IsCompleteReply::new(Completeness::Unknown))
+    }
 
     /// Self-tests for `krunner plugins test`: hello-world in batch and query mode, say.
     fn samples() -> Vec<Sample> {

@@ -176,6 +176,46 @@ function complete(req) {
   return Array.from(names).filter((k) => k.startsWith(prefix) && /^[\w$]+$/.test(k)).sort().slice(0, 200);
 }
 
+// Whether a snippet is complete, by V8's parser: a syntax error that more lines can fix (an
+// open brace, bracket, string or template) makes it incomplete; any other makes it invalid.
+const AsyncFunction = (async () => {}).constructor;
+const RECOVERABLE = /Unexpected end of input|Unterminated template literal|missing \) after argument list|Unterminated string constant/;
+
+function isComplete(code) {
+  const source = String(code === undefined ? '' : code);
+  if (!source.trim()) return { status: 'complete' };
+  const parse = (text) => {
+    try {
+      new vm.Script(text, { filename: '<input>' });
+      return null;
+    } catch (e) {
+      return e;
+    }
+  };
+  let error;
+  if (/\bawait\b/.test(source)) {
+    // Snippets with top-level await run as an async function's body (see execute). Its
+    // closing brace hides an open one, so what more lines could fix is asked of the source
+    // with `await` read as another unary operator.
+    try {
+      new AsyncFunction(source);
+    } catch (e) {
+      error = parse(source.replace(/\bawait\b/g, 'void ')) || e;
+    }
+  } else {
+    error = parse(source);
+  }
+  if (error) {
+    if (!(error instanceof SyntaxError)) return { status: 'unknown' };
+    if (!RECOVERABLE.test(error.message)) return { status: 'invalid' };
+    const last = source.split('\n').pop();
+    let indent = /^\s*/.exec(last)[0];
+    if (/[{([]\s*$/.test(last)) indent += '  ';
+    return { status: 'incomplete', indent };
+  }
+  return { status: 'complete' };
+}
+
 // Running snippets.
 let running = null; // { id, interrupt(reason) }
 
@@ -301,6 +341,14 @@ rl.on('line', (line) => {
       suggestions = [];
     }
     send('completion', JSON.stringify({ id: cmd.id, suggestions }));
+  } else if (cmd.op === 'is-complete') {
+    let verdict;
+    try {
+      verdict = isComplete(cmd.code);
+    } catch (e) {
+      verdict = { status: 'unknown' };
+    }
+    send('is-complete', JSON.stringify(Object.assign({ id: cmd.id }, verdict)));
   }
 });
 rl.on('close', () => realExit(0));

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
-use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
+use krunner_plugin_api::{
+    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
+    Sample,
+};
 use krunner_repl::{Interpreter, Slot};
 use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 use krunner_toolkit::LanguageRunner;
@@ -33,6 +36,10 @@ static FLAVOR: Flavor = Flavor {
 
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// How long the interpreter may take to say whether a snippet is complete (the host answers
+/// `unknown` after 3 s).
+const IS_COMPLETE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The nodejs runner.
 pub struct Nodejs {
@@ -110,6 +117,13 @@ impl Kernel for Nodejs {
             return Ok(Vec::new());
         };
         Ok(interpreter.complete(&serde_json::to_value(request)?, COMPLETE_TIMEOUT))
+    }
+
+    fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        let Ok(interpreter) = self.interpreter()? else {
+            return Ok(IsCompleteReply::default());
+        };
+        Ok(interpreter.is_complete(&request.code, IS_COMPLETE_TIMEOUT))
     }
 
     fn interrupt(&self) {

@@ -10,6 +10,7 @@ are pipes read by two threads, so output of C extensions and child processes is 
 import ast
 import base64
 import builtins
+import codeop
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import sys
 import threading
 import traceback
 import types
+import warnings
 
 _CTL_FD = os.dup(1)
 _ctl_lock = threading.Lock()
@@ -428,6 +430,41 @@ def _complete(req):
     return found
 
 
+# --- is the snippet complete? ----------------------------------------------------------
+
+
+def _indent_after(line):
+    """The indentation of the line after ``line`` in an open block."""
+    indent = line[: len(line) - len(line.lstrip())]
+    if line.rstrip().endswith(":"):
+        indent += "    "
+    return indent
+
+
+def _is_complete(code):
+    """Like IPython's check_complete, with codeop: ``incomplete`` while a bracket, string or
+    block is open (a block ends at a blank line), ``invalid`` when no more lines can help,
+    else ``complete``."""
+    if not isinstance(code, str):
+        return {"status": "invalid"}
+    lines = code.split("\n")
+    if not code.strip():
+        return {"status": "complete"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = codeop.compile_command(code, "<input>", "exec")
+    except (SyntaxError, OverflowError, ValueError, TypeError):
+        return {"status": "invalid"}
+    if compiled is None:
+        return {"status": "incomplete", "indent": _indent_after(lines[-1])}
+    last = lines[-1]
+    if last.strip() and last[:1] in (" ", "\t"):
+        # Inside a block that may go on: a blank line ends it.
+        return {"status": "incomplete", "indent": _indent_after(last)}
+    return {"status": "complete"}
+
+
 # --- commands -------------------------------------------------------------------------
 
 _jobs = queue.Queue()
@@ -452,6 +489,13 @@ def _reader():
             except Exception:  # noqa: BLE001
                 suggestions = []
             send("completion", json.dumps({"id": cmd.get("id"), "suggestions": suggestions}))
+        elif op == "is-complete":
+            try:
+                verdict = _is_complete(cmd.get("code", ""))
+            except Exception:  # noqa: BLE001 - an answer is always due
+                verdict = {"status": "unknown"}
+            verdict["id"] = cmd.get("id")
+            send("is-complete", json.dumps(verdict))
     _jobs.put(None)
 
 

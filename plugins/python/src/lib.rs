@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{
-    capability, CompletionRequest, PluginInfo, RunSpec, RunnerConfig, Sample, ServiceCommand,
-    ServiceRequest,
+    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunSpec,
+    RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
 use krunner_jupyter::{LaunchEnv, QueryMode};
@@ -33,6 +33,10 @@ const JUPYTER_CONFIG: &str = include_str!("jupyter_config.py");
 
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// How long the interpreter may take to say whether a snippet is complete (the host answers
+/// `unknown` after 3 s).
+const IS_COMPLETE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The python runner.
 pub struct Python {
@@ -167,6 +171,11 @@ impl Kernel for Python {
         let interpreter = self.interpreter()?;
         let value = serde_json::to_value(request)?;
         Ok(interpreter.complete(&value, COMPLETE_TIMEOUT))
+    }
+
+    fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        let interpreter = self.interpreter()?;
+        Ok(interpreter.is_complete(&request.code, IS_COMPLETE_TIMEOUT))
     }
 
     fn interrupt(&self) {

@@ -42,6 +42,62 @@ fn plugin_built_against_api_1_0_keeps_working() {
 }
 
 #[test]
+fn plugin_built_against_api_1_2_keeps_working_and_answers_is_complete_by_default() {
+    let so = fixture("oldminor");
+    let dir = dir_with(&[("libkernel_oldminor.so", &so)]);
+    let r = Runner::start_with(
+        "oldminor",
+        Options {
+            args: vec![
+                "--console-ops".into(),
+                "--plugin-dir".into(),
+                dir.path().display().to_string(),
+            ],
+            ..Options::default()
+        },
+    );
+    assert_eq!(r.run("code", "hi").stdout_text(), "oldminor says hi\n");
+    assert_eq!(r.run("exec", "*").stdout_text(), "oldminor exec\n");
+    // The method added in 1.3 falls back to its default body for this plugin.
+    assert_eq!(
+        r.is_complete("def f():"),
+        serde_json::json!({"status": "complete", "indent": ""})
+    );
+    assert_eq!(
+        r.run("code", "still").stdout_text(),
+        "oldminor says still\n"
+    );
+    let dir_arg = dir.path().display().to_string();
+    let (code, out, _) = krunner(&["plugins", "check", "--plugin-dir", &dir_arg, "oldminor"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("built against 1.2.0"), "{out}");
+}
+
+#[test]
+fn is_complete_is_a_private_op_of_console_runners() {
+    // A runner the agent starts does not know the op: it is skipped like any unknown op.
+    let r = Runner::start("c");
+    r.send("krunner/is-complete", r#"{"code":"int x;"}"#);
+    r.status();
+    assert_eq!(r.run("exec", "echo fine").stdout_text(), "fine\n");
+    assert!(r.log().contains("unknown op"), "{}", r.log());
+    // Started by the console, it answers: the c plugin has no judgement (the SDK's default),
+    // and a malformed request still gets its answer.
+    let r = Runner::start_with(
+        "c",
+        Options {
+            args: vec!["--console-ops".into()],
+            ..Options::default()
+        },
+    );
+    assert_eq!(r.is_complete("int main() {")["status"], "unknown");
+    r.send("krunner/is-complete", b"\xff");
+    let reply = r.expect(Duration::from_secs(5));
+    assert_eq!(reply.kind, "krunner/is-complete-reply");
+    assert_eq!(reply.json()["status"], "unknown");
+}
+
+#[test]
 fn plugin_built_against_a_newer_minor_loads_unless_it_needs_a_newer_host() {
     let dir = dir_with(&[
         ("libkernel_newer.so", &fixture("newer")),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+mod console;
 mod ecosystem;
 mod faults;
 mod input;

@@ -114,3 +114,34 @@ fn completion_comes_from_the_live_scope() {
     let m = r.expect(Duration::from_secs(5));
     assert_eq!(m.json()["suggestions"], serde_json::json!(["alpha"]));
 }
+
+#[test]
+fn is_complete_answers_with_the_parser() {
+    let present = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !require("node", present) {
+        return;
+    }
+    let r = Runner::start_with(
+        "nodejs",
+        Options {
+            args: vec!["--console-ops".into()],
+            ..Options::default()
+        },
+    );
+    let status = |code: &str| {
+        r.is_complete(code)["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    };
+    assert_eq!(status("let x = 1"), "complete");
+    assert_eq!(status("function f() {"), "incomplete");
+    assert_eq!(r.is_complete("function f() {")["indent"], "  ");
+    assert_eq!(status("function f() {\n  return 1;\n}"), "complete");
+    assert_eq!(status("const y = await Promise.resolve(["), "incomplete");
+    assert_eq!(status("const z = await Promise.resolve(1)"), "complete");
+    assert_eq!(status("} x"), "invalid");
+}

@@ -339,3 +339,40 @@ fn a_missing_interpreter_is_named() {
         out.stderr_text()
     );
 }
+
+#[test]
+fn is_complete_answers_with_codeop() {
+    let present = std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok();
+    if !require("python3", present) {
+        return;
+    }
+    let r = Runner::start_with(
+        "python",
+        Options {
+            args: vec!["--console-ops".into()],
+            ..Options::default()
+        },
+    );
+    let verdict = |code: &str| {
+        let v = r.is_complete(code);
+        (
+            v["status"].as_str().unwrap_or("?").to_owned(),
+            v["indent"].as_str().unwrap_or("?").to_owned(),
+        )
+    };
+    let incomplete = |indent: &str| ("incomplete".to_owned(), indent.to_owned());
+    let plain = |status: &str| (status.to_owned(), String::new());
+    assert_eq!(verdict("x = 1"), plain("complete"));
+    assert_eq!(verdict("def f(x):"), incomplete("    "));
+    assert_eq!(verdict("def f(x):\n    return x"), incomplete("    "));
+    assert_eq!(verdict("def f(x):\n    return x\n"), plain("complete"));
+    assert_eq!(verdict("print((1,"), incomplete(""));
+    assert_eq!(verdict("1 +"), plain("invalid"));
+    // Answered while a query runs, from the same interpreter.
+    r.send("code", "import time\ntime.sleep(1)");
+    assert_eq!(verdict("class A:"), incomplete("    "));
+    assert_eq!(r.until_finished(crate::TASK).exit_code(), Some(0));
+}

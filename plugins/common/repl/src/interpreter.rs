@@ -3,7 +3,7 @@
 //!
 //! The reader thread forwards output records to the user as they arrive and routes the rest:
 //! input requests and the end of a query to the query waiting in [`Interpreter::run`],
-//! completion results to the completion waiting for them. When the interpreter dies, whoever
+//! completion results and is-complete verdicts to the calls waiting for them. When the interpreter dies, whoever
 //! waits is told at once, so no query ever hangs on a dead interpreter.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use krunner_plugin_api::sdk::{self, Event, HostHandle, Result};
-use krunner_plugin_api::{PluginError, RunSpec};
+use krunner_plugin_api::{IsCompleteReply, PluginError, RunSpec};
 
 use crate::records::{Parser, Record};
 
@@ -30,6 +30,7 @@ enum QueryEvent {
 struct Waiters {
     query: Mutex<Option<Sender<QueryEvent>>>,
     completions: Mutex<HashMap<u64, Sender<Vec<String>>>>,
+    verdicts: Mutex<HashMap<u64, Sender<IsCompleteReply>>>,
     ready: Mutex<Option<Sender<()>>>,
 }
 
@@ -246,6 +247,21 @@ impl Interpreter {
         suggestions
     }
 
+    /// Asks the driver whether `code` is a complete snippet; `Unknown` after `timeout` or
+    /// when the interpreter is gone.
+    pub fn is_complete(&self, code: &str, timeout: Duration) -> IsCompleteReply {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        lock(&self.waiters.verdicts).insert(id, tx);
+        let command = serde_json::json!({"op": "is-complete", "id": id, "code": code});
+        let reply = match self.send(&command) {
+            Ok(()) => rx.recv_timeout(timeout).ok(),
+            Err(_) => None,
+        };
+        lock(&self.waiters.verdicts).remove(&id);
+        reply.unwrap_or_default()
+    }
+
     /// Ends the interpreter.
     pub fn terminate(&self) {
         self.process.terminate();
@@ -332,6 +348,7 @@ impl Reader {
             let _ = q.send(QueryEvent::Died(status));
         }
         lock(&self.waiters.completions).clear();
+        lock(&self.waiters.verdicts).clear();
     }
 
     fn handle(&mut self, data: &[u8]) -> std::result::Result<(), crate::records::Corrupt> {
@@ -362,6 +379,11 @@ impl Reader {
                 Record::Completion { id, suggestions } => {
                     if let Some(tx) = lock(&self.waiters.completions).remove(&id) {
                         let _ = tx.send(suggestions);
+                    }
+                }
+                Record::IsComplete { id, reply } => {
+                    if let Some(tx) = lock(&self.waiters.verdicts).remove(&id) {
+                        let _ = tx.send(reply);
                     }
                 }
                 Record::Ready => {

@@ -7,9 +7,11 @@
 //! Commands: `{"op":"exec","id":N,"code":...}`, `{"op":"input","text":...}`,
 //! `{"op":"input-cancel"}` (the pending input request is abandoned: the driver raises an
 //! interrupt in it), `{"op":"interrupt","id":N}` (for drivers that asked for it: interrupt
-//! query N if it still runs), `{"op":"complete","id":N,...completion request...}`. Records: `out`/`err` (user output),
-//! `media` (JSON), `html`, `input` (`{"prompt","password"}`), `completion`
-//! (`{"id","suggestions"}`), `done` (`{"id","exit"}`), `ready`.
+//! query N if it still runs), `{"op":"complete","id":N,...completion request...}`,
+//! `{"op":"is-complete","id":N,"code":...}` (whether the code is a complete snippet).
+//! Records: `out`/`err` (user output), `media` (JSON), `html`, `input` (`{"prompt","password"}`),
+//! `completion` (`{"id","suggestions"}`), `is-complete` (`{"id","status","indent"}`),
+//! `done` (`{"id","exit"}`), `ready`.
 
 pub mod interpreter;
 pub mod records;

@@ -8,6 +8,7 @@
 //! so it never buffers more than one record and no length can overflow. Anything else is
 //! [`Corrupt`]; the caller then restarts the interpreter.
 
+use krunner_plugin_api::IsCompleteReply;
 use serde::Deserialize;
 
 /// One record from the driver.
@@ -40,6 +41,13 @@ pub enum Record {
         /// Suggestions.
         suggestions: Vec<String>,
     },
+    /// The answer to an `is-complete` command.
+    IsComplete {
+        /// Request id.
+        id: u64,
+        /// The verdict.
+        reply: IsCompleteReply,
+    },
     /// The driver is ready for commands.
     Ready,
 }
@@ -56,7 +64,7 @@ pub const MAX_RECORD: usize = 64 << 20;
 pub const MAX_HEADER: usize = 32;
 
 /// The record kinds a driver sends.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "out",
     "err",
     "media",
@@ -64,6 +72,7 @@ const KINDS: [&str; 8] = [
     "input",
     "done",
     "completion",
+    "is-complete",
     "ready",
 ];
 
@@ -100,6 +109,14 @@ struct CompletionBody {
     id: u64,
     #[serde(default)]
     suggestions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct IsCompleteBody {
+    #[serde(default)]
+    id: u64,
+    #[serde(flatten)]
+    reply: IsCompleteReply,
 }
 
 impl Parser {
@@ -209,6 +226,13 @@ fn decode(kind: &str, body: Vec<u8>) -> Result<Record, Corrupt> {
                 suggestions: b.suggestions,
             }
         }
+        "is-complete" => {
+            let b: IsCompleteBody = serde_json::from_slice(&body).map_err(json_err)?;
+            Record::IsComplete {
+                id: b.id,
+                reply: b.reply,
+            }
+        }
         "ready" => Record::Ready,
         other => return Err(Corrupt(format!("unknown record kind {other:?}"))),
     })
@@ -257,6 +281,25 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn is_complete_answers() {
+        let body = br#"{"id":7,"status":"incomplete","indent":"    "}"#;
+        let mut stream = b"ready 0\n".to_vec();
+        stream.extend(format!("is-complete {}\n", body.len()).as_bytes());
+        stream.extend(body);
+        let got = Parser::default().feed(&stream).expect("records");
+        assert_eq!(
+            got,
+            vec![
+                Record::Ready,
+                Record::IsComplete {
+                    id: 7,
+                    reply: IsCompleteReply::incomplete("    ")
+                }
+            ]
+        );
     }
 
     #[test]
