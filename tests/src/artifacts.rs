@@ -65,7 +65,7 @@ impl Artifacts {
 }
 
 /// The shipped plugins' packages.
-const SHIPPED_PACKAGES: [&str; 16] = [
+const SHIPPED_PACKAGES: [&str; 17] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
@@ -82,6 +82,7 @@ const SHIPPED_PACKAGES: [&str; 16] = [
     "kernel-r",
     "kernel-scheme",
     "kernel-git",
+    "kernel-jupyter",
 ];
 
 /// The test fixtures' packages: plugins only the tests load.
