@@ -41,6 +41,15 @@ pub(crate) enum Command {
     /// Inspect the plugins on the search path.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// List the installed Jupyter kernels and the runner that would use each.
+    Kernels {
+        /// Directory with environ.txt (KRUNNER_JUPYTER, JUPYTER_PATH, ...).
+        #[arg(long, value_name = "DIR", default_value = "/home/config")]
+        config_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load one plugin file and print a JSON report (used by `plugins list` and `check`).
     #[command(name = "__probe", hide = true)]
     Probe {

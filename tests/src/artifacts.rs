@@ -68,7 +68,7 @@ impl Artifacts {
 }
 
 /// The shipped plugins' packages.
-const SHIPPED_PACKAGES: [&str; 17] = [
+const SHIPPED_PACKAGES: [&str; 18] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
@@ -86,6 +86,7 @@ const SHIPPED_PACKAGES: [&str; 17] = [
     "kernel-scheme",
     "kernel-git",
     "kernel-aws-polly",
+    "kernel-jupyter",
 ];
 
 /// The test fixtures' packages: plugins only the tests load.

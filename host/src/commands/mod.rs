@@ -4,9 +4,11 @@
 //! - [`run`]: `krunner run`, a client for people at a terminal;
 //! - [`console`]: `krunner console`, an interactive console over a private runner;
 //! - [`plugins`]: `krunner plugins list|check` and the `__probe` child they use;
-//! - [`samples`]: `krunner plugins test`.
+//! - [`samples`]: `krunner plugins test`;
+//! - [`kernels`]: `krunner kernels`, the installed Jupyter kernels.
 
 mod console;
+mod kernels;
 mod plugins;
 mod run;
 mod samples;
@@ -20,9 +22,10 @@ use crate::cli::{Cli, Command, PluginsCommand};
 use crate::{glibc, logging, proctitle, serve};
 
 /// Subcommands that are short-lived tools: they keep their command line visible.
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 10] = [
     "run",
     "console",
+    "kernels",
     "plugins",
     "__probe",
     "help",
@@ -58,6 +61,11 @@ pub fn main() -> ExitCode {
         Some(Command::Plugins(command)) => {
             logging::init(false);
             plugins_command(command)
+        }
+        Some(Command::Kernels { config_dir, json }) => {
+            logging::init(false);
+            kernels::list(&config_dir, json);
+            ExitCode::SUCCESS
         }
         Some(Command::Probe { file }) => {
             logging::init(false);

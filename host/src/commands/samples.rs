@@ -103,10 +103,12 @@ fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::
         }
         std::fs::write(path, content)?;
     }
+    let config = own_query_mode()?;
     let runner = start_runner(&StartOptions {
         plugin_dirs: plugin_dirs.to_vec(),
         language: language.to_owned(),
         cwd: Some(dir.path().to_path_buf()),
+        config_dir: Some(config.path().to_path_buf()),
         ..StartOptions::default()
     })?;
     let ops = ops_of(sample);
@@ -121,6 +123,19 @@ fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::
         Collected::Failed(why) => return Ok(Verdict::Fail(why)),
     };
     Ok(judge(sample, &ran))
+}
+
+/// A config directory whose `environ.txt` keeps queries in the plugin's own query mode
+/// (`KRUNNER_JUPYTER=off`), unless the caller's environment chooses: samples check the
+/// plugin's code, and a Jupyter kernel has its own exit and output conventions (`quit(3)` in
+/// IRkernel does not end R).
+fn own_query_mode() -> anyhow::Result<krunner_plugin_api::sdk::TempDir> {
+    let config = krunner_plugin_api::sdk::TempDir::new("sample-config")
+        .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+    if std::env::var_os("KRUNNER_JUPYTER").is_none() {
+        std::fs::write(config.path().join("environ.txt"), "KRUNNER_JUPYTER=off\n")?;
+    }
+    Ok(config)
 }
 
 /// The ops a sample sends: `code`, or those of `clean`/`build`/`exec` it has.

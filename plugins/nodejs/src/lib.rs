@@ -4,7 +4,8 @@
 //! modules persist. `interrupt` stops the running snippet (synchronous code through V8's
 //! SIGINT handling, pending promises by abandoning them) and keeps the state; `input(prompt)`
 //! and `password(prompt)` return promises of the user's answer; completion comes from the live
-//! global scope.
+//! global scope. With `KRUNNER_JUPYTER` set (`auto` or a kernel's name), queries go to a
+//! Jupyter kernel instead (tslab's `jslab`, ijavascript), as for the other script languages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,9 @@ impl Kernel for Nodejs {
     }
 
     fn query(&self, code: &str) -> Result<i32> {
+        if let Some(exit) = self.script.query_in_kernel(code) {
+            return Ok(exit);
+        }
         match self.interpreter()? {
             Ok(interpreter) => Ok(krunner_repl::query(
                 &self.host,
@@ -106,6 +110,9 @@ impl Kernel for Nodejs {
     }
 
     fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
+        if self.script.kernel().is_some() {
+            return self.script.complete(request);
+        }
         let Ok(interpreter) = self.interpreter()? else {
             return Ok(Vec::new());
         };
@@ -120,12 +127,14 @@ impl Kernel for Nodejs {
     }
 
     fn interrupt(&self) {
+        self.script.interrupt();
         if let Some(i) = self.interpreter.current() {
             i.interrupt();
         }
     }
 
     fn shutdown(&self) {
+        self.script.shutdown();
         if let Some(i) = self.interpreter.current() {
             i.terminate();
         }

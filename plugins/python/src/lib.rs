@@ -8,6 +8,8 @@
 //!   ask the user; `interrupt` raises KeyboardInterrupt; `exit()` does not end the interpreter.
 //! - Batch mode: `build *` installs a `setup.py`/`pyproject.toml` project with pip, `exec *`
 //!   runs `main.py`.
+//! - With `KRUNNER_JUPYTER` set (`auto`, or a kernel's name such as `python3`), queries go to
+//!   that Jupyter kernel instead of the runner's own interpreter.
 //! - Services: the legacy hook knows jupyter (Notebook), jupyterlab, ipython and tensorboard;
 //!   the Jupyter apps get a configuration for their version (`jupyter_config.py`).
 
@@ -21,6 +23,7 @@ use krunner_plugin_api::{
     RunnerConfig, Sample, ServiceCommand, ServiceRequest,
 };
 
+use krunner_jupyter::{LaunchEnv, QueryMode};
 use krunner_repl::{Interpreter, Slot};
 
 const DRIVER: &str = include_str!("driver.py");
@@ -42,6 +45,7 @@ pub struct Python {
     scratch: TempDir,
     driver: String,
     interpreter: Slot,
+    kernel: QueryMode,
 }
 
 impl Python {
@@ -108,6 +112,7 @@ impl Kernel for Python {
             driver: driver.display().to_string(),
             scratch,
             interpreter: Slot::default(),
+            kernel: QueryMode::new("python"),
         })
     }
 
@@ -139,6 +144,9 @@ impl Kernel for Python {
     }
 
     fn query(&self, code: &str) -> Result<i32> {
+        if let Some(exit) = self.kernel.query(&self.host, LaunchEnv::default(), code) {
+            return Ok(exit);
+        }
         let interpreter = match self.interpreter() {
             Ok(s) => s,
             Err(e) if e.code == krunner_plugin_api::ErrorCode::NOT_FOUND => {
@@ -157,6 +165,9 @@ impl Kernel for Python {
     }
 
     fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
+        if let Some(b) = self.kernel.bridge() {
+            return Ok(b.complete(request, COMPLETE_TIMEOUT));
+        }
         let interpreter = self.interpreter()?;
         let value = serde_json::to_value(request)?;
         Ok(interpreter.complete(&value, COMPLETE_TIMEOUT))
@@ -168,6 +179,9 @@ impl Kernel for Python {
     }
 
     fn interrupt(&self) {
+        if let Some(b) = self.kernel.bridge() {
+            b.interrupt();
+        }
         if let Some(i) = self.interpreter.current() {
             i.interrupt();
         }
@@ -219,6 +233,9 @@ impl Kernel for Python {
     }
 
     fn shutdown(&self) {
+        if let Some(b) = self.kernel.bridge() {
+            b.shutdown();
+        }
         if let Some(i) = self.interpreter.current() {
             i.terminate();
         }

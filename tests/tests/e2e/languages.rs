@@ -639,6 +639,8 @@ fn script_languages_run_their_main_file_with_the_expected_argv() {
             Options {
                 runtime_path: Some(fake.display().to_string()),
                 files: files(&[(main, "")]),
+                // The per-snippet runner, not an installed kernel of the language.
+                environ: Some("KRUNNER_JUPYTER=off\n".into()),
                 ..Options::default()
             },
         );

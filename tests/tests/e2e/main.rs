@@ -9,6 +9,7 @@ mod console;
 mod ecosystem;
 mod faults;
 mod input;
+mod jupyter;
 mod languages;
 mod lifecycle;
 mod misbehaving;

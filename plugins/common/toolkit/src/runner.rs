@@ -3,7 +3,7 @@
 //! from a static description of one language of its family (its *flavor*).
 
 use krunner_plugin_api::sdk::{HostHandle, Result};
-use krunner_plugin_api::{PluginInfo, RunnerConfig, Sample};
+use krunner_plugin_api::{CompletionRequest, PluginInfo, RunnerConfig, Sample};
 
 /// A runner made from a static description of its language. The methods are those of
 /// [`krunner_plugin_api::sdk::Kernel`], with the flavor passed in; `clean` and `build` have the
@@ -36,6 +36,17 @@ pub trait LanguageRunner: Sized + Send + Sync + 'static {
 
     /// `code`.
     fn query(&self, code: &str) -> Result<i32>;
+
+    /// Completion suggestions: none by default.
+    fn complete(&self, _request: &CompletionRequest) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// Interrupts in-plugin work (a query running in a kernel); nothing by default.
+    fn interrupt(&self) {}
+
+    /// Ends what the runner started itself (a kernel); nothing by default.
+    fn shutdown(&self) {}
 }
 
 /// Defines the plugin type `$plugin` around the [`LanguageRunner`] `$runner` for the flavor
@@ -98,6 +109,21 @@ macro_rules! language_plugin {
 
             fn query(&self, code: &str) -> $crate::__api::sdk::Result<i32> {
                 $crate::LanguageRunner::query(&self.0, code)
+            }
+
+            fn complete(
+                &self,
+                request: &$crate::__api::CompletionRequest,
+            ) -> $crate::__api::sdk::Result<Vec<String>> {
+                $crate::LanguageRunner::complete(&self.0, request)
+            }
+
+            fn interrupt(&self) {
+                $crate::LanguageRunner::interrupt(&self.0)
+            }
+
+            fn shutdown(&self) {
+                $crate::LanguageRunner::shutdown(&self.0)
             }
 
             fn samples() -> Vec<$crate::__api::Sample> {

@@ -5,13 +5,18 @@
 //! - `build *`: nothing to compile; 0 (the host runs `make` itself when there is a Makefile).
 //! - `exec *`: the first main file found, run with the interpreter; 127 naming the files
 //!   looked for when there is none.
-//! - `code`: the snippet is written to a private temporary directory and run from there by
-//!   path, with the session directory as working directory, so it can read the user's files
-//!   but never overwrites any.
+//! - `code`: through an installed Jupyter kernel of the language when there is one (and
+//!   `KRUNNER_JUPYTER` allows it; see `krunner_jupyter::select`), so state persists and rich
+//!   output, input, interrupts and completion work; otherwise the snippet is written to a
+//!   private temporary directory and run from there by path, with the session directory as
+//!   working directory, so it can read the user's files but never overwrites any.
 //! - A missing interpreter is reported by name with exit code 127.
 
+use std::time::Duration;
+
+use krunner_jupyter::{LaunchEnv, QueryMode};
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
-use krunner_plugin_api::{capability, PluginInfo, RunnerConfig, Sample};
+use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
 
 use crate::{first_file, Lang, LanguageRunner};
 
@@ -52,16 +57,39 @@ pub fn no_prelude(code: &str) -> String {
 /// No environment additions.
 pub fn no_setup(_lang: &mut Lang) {}
 
+/// How long a completion may take inside the plugin (the host answers empty after 1 s).
+const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
+
 /// A runner for an interpreted language.
 pub struct ScriptRunner {
     flavor: &'static Flavor,
     lang: Lang,
+    kernel: QueryMode,
 }
 
 impl ScriptRunner {
     /// The language view (environment, lookup).
     pub fn lang(&self) -> &Lang {
         &self.lang
+    }
+
+    /// The environment a kernel of this language gets: the language's own.
+    fn launch_env(&self) -> LaunchEnv {
+        LaunchEnv {
+            env: self.lang.env.clone(),
+            path_prepend: self.lang.path_prepend.clone(),
+            ..LaunchEnv::default()
+        }
+    }
+
+    /// Runs `code` in the language's kernel when queries go to one (`None`: they do not).
+    pub fn query_in_kernel(&self, code: &str) -> Option<i32> {
+        self.kernel.query(&self.lang.host, self.launch_env(), code)
+    }
+
+    /// The kernel's bridge, once a query chose a kernel.
+    pub fn kernel(&self) -> Option<&krunner_jupyter::Bridge> {
+        self.kernel.bridge()
     }
 
     fn run_file(&self, file: &str) -> Result<i32> {
@@ -81,9 +109,16 @@ impl LanguageRunner for ScriptRunner {
         PluginInfo {
             language: flavor.language.into(),
             plugin_version: version.into(),
-            capabilities: vec![capability::BATCH.into(), capability::QUERY.into()],
+            capabilities: vec![
+                capability::BATCH.into(),
+                capability::QUERY.into(),
+                capability::COMPLETE.into(),
+                capability::INPUT.into(),
+            ],
             description: flavor.description.into(),
             default_runtime: flavor.interpreters.first().map(|s| (*s).to_owned()),
+            // Kernels are started with `Host::spawn`.
+            min_api_minor: 2,
             ..PluginInfo::default()
         }
     }
@@ -102,7 +137,11 @@ impl LanguageRunner for ScriptRunner {
     fn new(flavor: &'static Flavor, config: RunnerConfig, host: HostHandle) -> Self {
         let mut lang = Lang::new(host, config.runtime_path);
         (flavor.setup)(&mut lang);
-        Self { flavor, lang }
+        Self {
+            flavor,
+            lang,
+            kernel: QueryMode::new(flavor.language),
+        }
     }
 
     /// The first main file found, run with the interpreter.
@@ -115,13 +154,37 @@ impl LanguageRunner for ScriptRunner {
         }
     }
 
-    /// The snippet, from a private temporary file.
+    /// The snippet, through the language's kernel or from a private temporary file.
     fn query(&self, code: &str) -> Result<i32> {
+        if let Some(exit) = self.query_in_kernel(code) {
+            return Ok(exit);
+        }
         let dir = TempDir::new(self.flavor.language)?;
         let file = dir
             .path()
             .join(format!("snippet.{}", self.flavor.extension));
         std::fs::write(&file, (self.flavor.prelude)(code))?;
         self.run_file(&file.to_string_lossy())
+    }
+
+    /// Completions from the kernel, when queries run in one.
+    fn complete(&self, request: &CompletionRequest) -> Result<Vec<String>> {
+        Ok(self
+            .kernel
+            .bridge()
+            .map(|b| b.complete(request, COMPLETE_TIMEOUT))
+            .unwrap_or_default())
+    }
+
+    fn interrupt(&self) {
+        if let Some(b) = self.kernel.bridge() {
+            b.interrupt();
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Some(b) = self.kernel.bridge() {
+            b.shutdown();
+        }
     }
 }
