@@ -129,6 +129,11 @@
 //! Everything else (the output of commands, input, interrupts of tasks) still goes through the
 //! host.
 //!
+//! Outbound requests are not this case: a plugin may be a network client itself (the
+//! `vendor.aws_polly` plugin calls Amazon Polly over HTTPS), as long as it binds nothing,
+//! starts no process, bounds every wait with a timeout, and lets `interrupt` and `shutdown`
+//! cancel what is in flight. Its module docs say where it connects.
+//!
 //! ## Self-tests
 //!
 //! Implement [`sdk::Kernel::samples`] to declare hello-world style [`Sample`]s (files to

@@ -181,6 +181,10 @@ pub struct Sample {
     pub expect_exit: i32,
     /// A program the sample needs; the sample is skipped (and says so) when it is missing.
     pub requires: Option<String>,
+    /// Environment variables the sample needs (credentials for a remote service, say); the
+    /// sample is skipped (and says so) when one is unset or empty in the environment of
+    /// `krunner plugins test`. Older hosts ignore this field and run the sample.
+    pub requires_env: Vec<String>,
 }
 
 /// The result of [`crate::abi::Host::capture`]: output is collected, not streamed.

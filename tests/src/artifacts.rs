@@ -1,6 +1,9 @@
 //! `cargo test` does not build `cdylib` crates, so the harness builds the host and the plugins
 //! through cargo itself (with `--message-format=json`, taking every path from cargo's own
-//! report) and copies the plugins into a private plugin directory.
+//! report) and copies the plugins into a private plugin directory, each as
+//! `libkernel_<language>.so`: a plugin whose language a Rust library name cannot hold
+//! (`vendor.aws_polly`) is built under another name and named after the language it reports,
+//! as `cargo xtask dist` names it.
 //!
 //! With `KRUNNER_TEST_DIST=<dir>` (an unpacked distribution tarball) the tests run that
 //! directory's `krunner` instead, which finds the shipped plugins next to itself; only the
@@ -65,7 +68,7 @@ impl Artifacts {
 }
 
 /// The shipped plugins' packages.
-const SHIPPED_PACKAGES: [&str; 17] = [
+const SHIPPED_PACKAGES: [&str; 18] = [
     "kernel-c",
     "kernel-cpp",
     "kernel-app",
@@ -82,6 +85,7 @@ const SHIPPED_PACKAGES: [&str; 17] = [
     "kernel-r",
     "kernel-scheme",
     "kernel-git",
+    "kernel-aws-polly",
     "kernel-jupyter",
 ];
 
@@ -103,6 +107,10 @@ enum BuildError {
     NoFileName(PathBuf),
     #[error("copying {}", .0.display())]
     Copy(PathBuf, #[source] std::io::Error),
+    #[error("cannot probe {}", .0.display())]
+    Probe(PathBuf, #[source] std::io::Error),
+    #[error("krunner does not load {}: {}", .0.display(), .1)]
+    Unloadable(PathBuf, String),
     #[error("expected {expected} plugins, cargo reported {found:?}")]
     Missing {
         expected: usize,
@@ -168,7 +176,7 @@ fn build(dist: Option<PathBuf>) -> Result<Artifacts, BuildError> {
     remove_stale_plugin_dirs();
     let plugin_dir =
         std::env::temp_dir().join(format!("{PLUGIN_DIR_PREFIX}{}", std::process::id()));
-    copy_plugins(&plugins, &plugin_dir)?;
+    copy_plugins(&krunner, &plugins, &plugin_dir)?;
     let expected = packages.len() - usize::from(dist.is_none());
     if plugins.len() < expected {
         return Err(BuildError::Missing {
@@ -207,21 +215,47 @@ fn remove_stale_plugin_dirs() {
     }
 }
 
-/// Puts the plugins in `dir`: hard links where the file system allows (the debug plugins are
-/// about 20 MB each), copies otherwise.
-fn copy_plugins(plugins: &[PathBuf], dir: &Path) -> Result<(), BuildError> {
+/// Puts the plugins in `dir`, each under its plugin file name ([`plugin_file_name`]): hard
+/// links where the file system allows (the debug plugins are about 20 MB each), copies
+/// otherwise.
+fn copy_plugins(krunner: &Path, plugins: &[PathBuf], dir: &Path) -> Result<(), BuildError> {
     std::fs::create_dir_all(dir).map_err(|e| BuildError::PluginDir(dir.to_path_buf(), e))?;
     for p in plugins {
-        let name = p
-            .file_name()
-            .ok_or_else(|| BuildError::NoFileName(p.clone()))?;
-        let target = dir.join(name);
+        let target = dir.join(plugin_file_name(krunner, p)?);
         let _ = std::fs::remove_file(&target);
         if std::fs::hard_link(p, &target).is_err() {
             std::fs::copy(p, &target).map_err(|e| BuildError::Copy(p.clone(), e))?;
         }
     }
     Ok(())
+}
+
+/// The name `plugin` is installed under: cargo's when that is already `libkernel_<lang>.so`,
+/// else `libkernel_<the language it reports>.so`, as the host's probe (`krunner __probe`)
+/// reads it.
+fn plugin_file_name(krunner: &Path, plugin: &Path) -> Result<String, BuildError> {
+    let name = plugin
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| BuildError::NoFileName(plugin.to_path_buf()))?;
+    if name.starts_with("libkernel_") && name.ends_with(".so") {
+        return Ok(name.to_owned());
+    }
+    let out = Command::new(krunner)
+        .arg("__probe")
+        .arg(plugin)
+        .env("KRUNNER_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| BuildError::Probe(plugin.to_path_buf(), e))?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    match report["info"]["language"].as_str() {
+        Some(language) if report["status"] == "ok" => Ok(format!("libkernel_{language}.so")),
+        _ => Err(BuildError::Unloadable(
+            plugin.to_path_buf(),
+            format!("{report}{}", String::from_utf8_lossy(&out.stderr)),
+        )),
+    }
 }
 
 /// Runs `cargo build ARGS` (with `--release` when the tests are a release build) and returns

@@ -13,6 +13,7 @@ use crate::archive::{self, ArchiveError, Entry};
 use crate::check::{self, CheckError, Report};
 use crate::compile::{self, CompileError, GLIBC};
 use crate::manifest::{self, FileInfo, Manifest, MANIFEST, SUMS};
+use crate::naming::{self, NamingError};
 use crate::tool::{self, ToolError};
 use crate::workspace::{Workspace, WorkspaceError, HOST_PACKAGE};
 
@@ -32,6 +33,8 @@ pub(crate) enum DistError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Naming(#[from] NamingError),
     #[error("{}", .0.display())]
     Io(PathBuf, #[source] std::io::Error),
     #[error("cannot parse the output of `krunner plugins list --json`")]
@@ -94,7 +97,8 @@ pub(crate) fn fixture(dir: &Path) -> Result<PathBuf, DistError> {
     Ok(to)
 }
 
-/// Copies the built files into a fresh `stage` directory; returns them as tarball entries.
+/// Copies the built files into a fresh `stage` directory, each plugin under the name it is
+/// shipped under ([`naming`]); returns them as tarball entries.
 fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -108,10 +112,12 @@ fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistE
         std::iter::once((&built.host, true)).chain(built.plugins.iter().map(|p| (p, false)));
     let mut entries = Vec::new();
     for (from, executable) in files {
-        let name = from
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // The host comes first, so it is staged by the time a plugin needs its probe.
+        let name = if executable {
+            HOST_PACKAGE.to_owned()
+        } else {
+            naming::shipped_name(&stage.join(HOST_PACKAGE), from)?
+        };
         let data = std::fs::read(from).map_err(io(from))?;
         let to = stage.join(&name);
         std::fs::write(&to, &data).map_err(io(&to))?;

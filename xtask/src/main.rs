@@ -16,6 +16,7 @@ mod compile;
 mod dist;
 mod elf;
 mod manifest;
+mod naming;
 mod policy;
 mod tool;
 mod workspace;

@@ -98,12 +98,12 @@ pub(crate) fn list(plugin_dirs: &[PathBuf], json: bool) -> bool {
         return all_ok;
     }
     println!(
-        "{:<10} {:<8} {:<8} {:<13} {:<28} FILE",
+        "{:<16} {:<8} {:<8} {:<13} {:<28} FILE",
         "LANGUAGE", "VERSION", "API", "STATUS", "CAPABILITIES"
     );
     for r in rows {
         println!(
-            "{:<10} {:<8} {:<8} {:<13} {:<28} {}",
+            "{:<16} {:<8} {:<8} {:<13} {:<28} {}",
             r.language,
             r.plugin_version,
             r.api_version,
@@ -112,7 +112,7 @@ pub(crate) fn list(plugin_dirs: &[PathBuf], json: bool) -> bool {
             r.file.display()
         );
         if !r.reason.is_empty() {
-            println!("           ↳ {}", r.reason);
+            println!("                 ↳ {}", r.reason);
         }
     }
     all_ok

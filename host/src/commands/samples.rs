@@ -1,6 +1,7 @@
 //! `krunner plugins test <lang>`: runs the samples a plugin declares (hello-world in batch and
 //! query mode, say) against a private runner over the real protocol, and reports each one.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -64,16 +65,32 @@ pub(super) fn run(language: &str, plugin_dirs: &[PathBuf]) -> bool {
 }
 
 fn run_one(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> Verdict {
-    if let Some(program) = &sample.requires {
-        let path = std::env::var("PATH").unwrap_or_default();
-        if krunner_plugin_api::util::which_in(program, &path).is_none() {
-            return Verdict::Skip(format!("needs `{program}`, which is not installed"));
-        }
+    if let Some(why) = missing(sample, |name| std::env::var_os(name)) {
+        return Verdict::Skip(why);
     }
     match try_run(language, plugin_dirs, sample) {
         Ok(v) => v,
         Err(e) => Verdict::Fail(format!("{e:#}")),
     }
+}
+
+/// Why `sample` cannot run here: a program it needs is not installed, or variables it needs
+/// are not set (`var` reads the environment).
+fn missing(sample: &Sample, var: impl Fn(&str) -> Option<OsString>) -> Option<String> {
+    if let Some(program) = &sample.requires {
+        let path = var("PATH").unwrap_or_default();
+        let path = path.to_string_lossy();
+        if krunner_plugin_api::util::which_in(program, &path).is_none() {
+            return Some(format!("needs `{program}`, which is not installed"));
+        }
+    }
+    let unset: Vec<&str> = sample
+        .requires_env
+        .iter()
+        .map(String::as_str)
+        .filter(|name| var(name).is_none_or(|v| v.is_empty()))
+        .collect();
+    (!unset.is_empty()).then(|| format!("needs {} set in the environment", unset.join(" and ")))
 }
 
 fn try_run(language: &str, plugin_dirs: &[PathBuf], sample: &Sample) -> anyhow::Result<Verdict> {
@@ -207,4 +224,33 @@ fn judge(sample: &Sample, ran: &Ran) -> Verdict {
         }
     }
     Verdict::Pass
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_is_skipped_for_unset_variables_and_missing_programs() {
+        let env = |name: &str| match name {
+            "SET" => Some(OsString::from("x")),
+            "EMPTY" => Some(OsString::new()),
+            "PATH" => Some(OsString::from("/nonexistent")),
+            _ => None,
+        };
+        let sample = |requires: Option<&str>, vars: &[&str]| Sample {
+            requires: requires.map(str::to_owned),
+            requires_env: vars.iter().map(|v| (*v).to_owned()).collect(),
+            ..Sample::default()
+        };
+        assert_eq!(missing(&sample(None, &["SET"]), env), None);
+        assert_eq!(
+            missing(&sample(None, &["SET", "EMPTY", "UNSET"]), env).as_deref(),
+            Some("needs EMPTY and UNSET set in the environment")
+        );
+        assert_eq!(
+            missing(&sample(Some("javac"), &[]), env).as_deref(),
+            Some("needs `javac`, which is not installed")
+        );
+    }
 }

@@ -116,8 +116,19 @@ fn every_language_is_listed() {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     let rows = rows.as_array().unwrap();
     for lang in [
-        "golang", "rust", "java", "haskell", "julia", "lua", "nodejs", "octave", "php", "r",
-        "scheme", "git",
+        "golang",
+        "rust",
+        "java",
+        "haskell",
+        "julia",
+        "lua",
+        "nodejs",
+        "octave",
+        "php",
+        "r",
+        "scheme",
+        "git",
+        "vendor.aws_polly",
     ] {
         let row = rows
             .iter()

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod aws_polly;
 mod batch;
 mod console;
 mod ecosystem;
@@ -12,6 +13,7 @@ mod jupyter;
 mod languages;
 mod lifecycle;
 mod misbehaving;
+mod moto;
 mod nodejs_repl;
 mod plugins;
 mod processes;
