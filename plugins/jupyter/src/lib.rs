@@ -14,7 +14,10 @@ use std::time::Duration;
 use krunner_jupyter::select::{batch_command, by_name, names, Choice};
 use krunner_jupyter::{Bridge, Installed, KernelSpec, LaunchEnv};
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
-use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunSpec, RunnerConfig};
+use krunner_plugin_api::{
+    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunSpec,
+    RunnerConfig,
+};
 
 /// How long a completion may take inside the plugin (the host answers empty after 1 s).
 const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
@@ -194,6 +197,14 @@ impl Kernel for Jupyter {
         Ok(self
             .current()
             .map(|b| b.complete(request, COMPLETE_TIMEOUT))
+            .unwrap_or_default())
+    }
+
+    /// The kernel's `is_complete_reply`; `unknown` before the first query started the kernel.
+    fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        Ok(self
+            .current()
+            .map(|b| b.is_complete(&request.code))
             .unwrap_or_default())
     }
 

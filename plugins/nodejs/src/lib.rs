@@ -119,7 +119,12 @@ impl Kernel for Nodejs {
         Ok(interpreter.complete(&serde_json::to_value(request)?, COMPLETE_TIMEOUT))
     }
 
+    /// The kernel's answer once queries run in one; before that (and in the plugin's own
+    /// query mode) V8's parser's.
     fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        if let Some(b) = self.script.kernel() {
+            return Ok(b.is_complete(&request.code));
+        }
         let Ok(interpreter) = self.interpreter()? else {
             return Ok(IsCompleteReply::default());
         };

@@ -173,7 +173,12 @@ impl Kernel for Python {
         Ok(interpreter.complete(&value, COMPLETE_TIMEOUT))
     }
 
+    /// The kernel's answer once queries run in one; before that (and in the plugin's own
+    /// query mode) `codeop`'s.
     fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        if let Some(b) = self.kernel.bridge() {
+            return Ok(b.is_complete(&request.code));
+        }
         let interpreter = self.interpreter()?;
         Ok(interpreter.is_complete(&request.code, IS_COMPLETE_TIMEOUT))
     }

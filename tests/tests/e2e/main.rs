@@ -10,6 +10,7 @@ mod ecosystem;
 mod faults;
 mod input;
 mod jupyter;
+mod jupyter_is_complete;
 mod languages;
 mod lifecycle;
 mod misbehaving;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
-use krunner_plugin_api::CompletionRequest;
+use krunner_plugin_api::{CompletionRequest, IsCompleteReply};
 
 use crate::kernel::Kernel;
 use crate::launch::{LaunchEnv, StartError};
@@ -20,6 +20,10 @@ pub const TIMEOUT_VARIABLE: &str = "KRUNNER_JUPYTER_TIMEOUT";
 
 /// How long a kernel may take to start by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a kernel may take to say whether a snippet is complete (the host's deadline is
+/// 3 s; an idle kernel answers in milliseconds).
+pub const IS_COMPLETE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How many times a start is tried when the kernel's ports were taken meanwhile.
 const PORT_ATTEMPTS: usize = 3;
@@ -167,6 +171,16 @@ impl Bridge {
     pub fn complete(&self, request: &CompletionRequest, timeout: Duration) -> Vec<String> {
         self.current()
             .map(|k| k.complete(request, timeout))
+            .unwrap_or_default()
+    }
+
+    /// Whether `code` is a complete snippet, by the live kernel; `unknown` before the first
+    /// query started one (no kernel is started for this: that may take longer than the
+    /// console waits), while a query runs, and when it does not answer within
+    /// [`IS_COMPLETE_TIMEOUT`].
+    pub fn is_complete(&self, code: &str) -> IsCompleteReply {
+        self.current()
+            .map(|k| k.is_complete(code, IS_COMPLETE_TIMEOUT))
             .unwrap_or_default()
     }
 

@@ -1,15 +1,17 @@
 //! A query through a kernel: `execute_request`, the input requests it makes, its end (its
-//! `execute_reply` and `status: idle`), its exit code; and completion.
+//! `execute_reply` and `status: idle`), its exit code; and the shell requests a console
+//! asks between queries (completion, whether a snippet is complete).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use krunner_plugin_api::CompletionRequest;
+use krunner_plugin_api::{Completeness, CompletionRequest, IsCompleteReply};
 use serde_json::{json, Value};
 
 use crate::kernel::Kernel;
 use crate::routing::{lock, Event};
+use crate::wire::Message;
 
 /// How long the other half of a query's end (reply, idle) may lag behind the first.
 const END_LAG: Duration = Duration::from_secs(5);
@@ -174,19 +176,8 @@ impl Kernel {
     /// `timeout` (a kernel busy with a query answers only after it).
     pub fn complete(&self, request: &CompletionRequest, timeout: Duration) -> Vec<String> {
         let (code, cursor_pos) = cursor(request);
-        let (id, frames) = self.shared.session.message(
-            "complete_request",
-            &json!({}),
-            &json!({"code": code, "cursor_pos": cursor_pos}),
-        );
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.shared.await_reply(&id, tx);
-        let reply = match self.shell.send(&frames) {
-            Ok(()) => rx.recv_timeout(timeout).ok(),
-            Err(_) => None,
-        };
-        self.shared.forget_reply(&id);
-        let Some(reply) = reply else {
+        let content = json!({"code": code, "cursor_pos": cursor_pos});
+        let Some(reply) = self.shell_request("complete_request", &content, timeout) else {
             return Vec::new();
         };
         reply.content["matches"]
@@ -198,6 +189,45 @@ impl Kernel {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether `code` is a complete snippet, by the kernel's `is_complete_request`; `unknown`
+    /// at once while a query runs (kernels answer shell requests one at a time, so the answer
+    /// would come after the query), and when the kernel does not answer within `timeout`.
+    pub fn is_complete(&self, code: &str, timeout: Duration) -> IsCompleteReply {
+        if self.busy.load(Ordering::SeqCst) {
+            return IsCompleteReply::new(Completeness::Unknown);
+        }
+        self.shell_request("is_complete_request", &json!({ "code": code }), timeout)
+            .map(|reply| completeness(&reply.content))
+            .unwrap_or_else(|| IsCompleteReply::new(Completeness::Unknown))
+    }
+
+    /// Sends a `msg_type` request on the shell channel and waits at most `timeout` for its
+    /// reply; a late reply is dropped.
+    fn shell_request(&self, msg_type: &str, content: &Value, timeout: Duration) -> Option<Message> {
+        let (id, frames) = self.shared.session.message(msg_type, &json!({}), content);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.shared.await_reply(&id, tx);
+        let reply = match self.shell.send(&frames) {
+            Ok(()) => rx.recv_timeout(timeout).ok(),
+            Err(_) => None,
+        };
+        self.shared.forget_reply(&id);
+        reply
+    }
+}
+
+/// An `is_complete_reply`'s content as krunner's answer: Jupyter's statuses are krunner's,
+/// `indent` is kept for `incomplete` only, and anything else reads as `unknown`.
+pub fn completeness(content: &Value) -> IsCompleteReply {
+    match content["status"].as_str() {
+        Some("complete") => IsCompleteReply::new(Completeness::Complete),
+        Some("incomplete") => {
+            IsCompleteReply::incomplete(content["indent"].as_str().unwrap_or_default())
+        }
+        Some("invalid") => IsCompleteReply::new(Completeness::Invalid),
+        _ => IsCompleteReply::new(Completeness::Unknown),
     }
 }
 
@@ -279,6 +309,34 @@ mod tests {
         assert_eq!(cursor(&request("ab", "ab", 0, 99)).1, 2);
         assert_eq!(cursor(&request("ab", "ab", 5, 0)).1, 2);
         assert_eq!(cursor(&request("", "pri", 0, 3)), ("pri".to_owned(), 3));
+    }
+
+    #[test]
+    fn is_complete_replies_map_to_krunner_answers() {
+        let reply = |v: Value| completeness(&v);
+        assert_eq!(
+            reply(json!({"status": "incomplete", "indent": "    "})),
+            IsCompleteReply::incomplete("    ")
+        );
+        assert_eq!(
+            reply(json!({"status": "incomplete"})),
+            IsCompleteReply::incomplete("")
+        );
+        assert_eq!(
+            reply(json!({"status": "complete", "indent": "  "})),
+            IsCompleteReply::new(Completeness::Complete)
+        );
+        assert_eq!(
+            reply(json!({"status": "invalid"})).status,
+            Completeness::Invalid
+        );
+        for other in [
+            json!({"status": "unknown"}),
+            json!({"status": "error"}),
+            json!({}),
+        ] {
+            assert_eq!(reply(other).status, Completeness::Unknown);
+        }
     }
 
     #[test]

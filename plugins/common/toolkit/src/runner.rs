@@ -3,7 +3,9 @@
 //! from a static description of one language of its family (its *flavor*).
 
 use krunner_plugin_api::sdk::{HostHandle, Result};
-use krunner_plugin_api::{CompletionRequest, PluginInfo, RunnerConfig, Sample};
+use krunner_plugin_api::{
+    CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig, Sample,
+};
 
 /// A runner made from a static description of its language. The methods are those of
 /// [`krunner_plugin_api::sdk::Kernel`], with the flavor passed in; `clean` and `build` have the
@@ -40,6 +42,11 @@ pub trait LanguageRunner: Sized + Send + Sync + 'static {
     /// Completion suggestions: none by default.
     fn complete(&self, _request: &CompletionRequest) -> Result<Vec<String>> {
         Ok(Vec::new())
+    }
+
+    /// Whether a snippet is complete: `unknown` (the console decides) by default.
+    fn is_complete(&self, _request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        Ok(IsCompleteReply::default())
     }
 
     /// Interrupts in-plugin work (a query running in a kernel); nothing by default.
@@ -116,6 +123,13 @@ macro_rules! language_plugin {
                 request: &$crate::__api::CompletionRequest,
             ) -> $crate::__api::sdk::Result<Vec<String>> {
                 $crate::LanguageRunner::complete(&self.0, request)
+            }
+
+            fn is_complete(
+                &self,
+                request: &$crate::__api::IsCompleteRequest,
+            ) -> $crate::__api::sdk::Result<$crate::__api::IsCompleteReply> {
+                $crate::LanguageRunner::is_complete(&self.0, request)
             }
 
             fn interrupt(&self) {

@@ -7,16 +7,19 @@
 //!   looked for when there is none.
 //! - `code`: through an installed Jupyter kernel of the language when there is one (and
 //!   `KRUNNER_JUPYTER` allows it; see `krunner_jupyter::select`), so state persists and rich
-//!   output, input, interrupts and completion work; otherwise the snippet is written to a
-//!   private temporary directory and run from there by path, with the session directory as
-//!   working directory, so it can read the user's files but never overwrites any.
+//!   output, input, interrupts, completion and `is_complete` work; otherwise the snippet is
+//!   written to a private temporary directory and run from there by path, with the session
+//!   directory as working directory, so it can read the user's files but never overwrites any.
 //! - A missing interpreter is reported by name with exit code 127.
 
 use std::time::Duration;
 
 use krunner_jupyter::{LaunchEnv, QueryMode};
 use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
-use krunner_plugin_api::{capability, CompletionRequest, PluginInfo, RunnerConfig, Sample};
+use krunner_plugin_api::{
+    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
+    Sample,
+};
 
 use crate::{first_file, Lang, LanguageRunner};
 
@@ -173,6 +176,15 @@ impl LanguageRunner for ScriptRunner {
             .kernel
             .bridge()
             .map(|b| b.complete(request, COMPLETE_TIMEOUT))
+            .unwrap_or_default())
+    }
+
+    /// The kernel's answer once a query started it; `unknown` before and without one.
+    fn is_complete(&self, request: &IsCompleteRequest) -> Result<IsCompleteReply> {
+        Ok(self
+            .kernel
+            .bridge()
+            .map(|b| b.is_complete(&request.code))
             .unwrap_or_default())
     }
 
