@@ -21,8 +21,8 @@ use crate::config::IntrinsicPorts;
 use crate::input::InputSockets;
 use crate::plugin::RunnerSlot;
 use crate::sys;
-use crate::tasks::{Task, Tasks};
-use crate::wire::{self, Held, Inbound};
+use crate::tasks::Tasks;
+use crate::wire::{self, Inbound};
 
 /// Runs serve mode until SIGTERM or SIGINT.
 pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -34,10 +34,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let language = args.language.clone().unwrap_or_default();
     let plugin = startup::find_and_load(args, &language)?;
     let ports = IntrinsicPorts::read(&args.config_dir)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = startup::runtime()?;
     // Unbounded in type only: everything in it is charged to the inbound budget.
     let (in_tx, in_rx) = mpsc::unbounded_channel::<Inbound>();
     let transport = startup::bind(args, &ports, &language, &limits, in_tx, started_at)?;
@@ -56,10 +53,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     ));
     let mut tasks = Tasks::start(Arc::clone(&context), Arc::clone(&runner))
         .context("cannot start the task thread")?;
-    let bootstrap = startup::work_dir().join("bootstrap.sh");
-    if bootstrap.is_file() {
-        tasks.submit(Task::Bootstrap(bootstrap), Held::none());
-    }
+    startup::submit_bootstrap(&mut tasks);
     let services = startup::services(
         &runtime,
         service_config,

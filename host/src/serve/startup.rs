@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use krunner_plugin_api::{RunnerConfig, API_VERSION};
 use tokio::sync::mpsc;
 
@@ -15,7 +16,8 @@ use crate::context::Context;
 use crate::plugin::RunnerSlot;
 use crate::plugin::{self, LoadError, Plugin, SearchPath};
 use crate::services::{intrinsic, ServiceConfig, Services};
-use crate::wire::{Endpoints, Inbound, Limits, Outbox, Transport};
+use crate::tasks::{Task, Tasks};
+use crate::wire::{Endpoints, Held, Inbound, Limits, Outbox, Transport};
 use crate::{logging, messages};
 
 /// How long one connection attempt to a starting service may take.
@@ -24,6 +26,23 @@ const SERVICE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The host's working directory: the session directory, where tasks run.
 pub(super) fn work_dir() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The async runtime the dispatcher and the services run on (one thread: the main one).
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Queues the session directory's `bootstrap.sh`, when there is one, as the first task
+/// (docs/protocol.md §5.8).
+pub(super) fn submit_bootstrap(tasks: &mut Tasks) {
+    let bootstrap = work_dir().join("bootstrap.sh");
+    if bootstrap.is_file() {
+        tasks.submit(Task::Bootstrap(bootstrap), Held::none());
+    }
 }
 
 /// Finds the language's plugin (a missing file is fatal: there is nothing to serve) and

@@ -213,21 +213,26 @@ impl Polly {
         if response.status().is_success() {
             return Ok(response);
         }
+        Err(self.aws_failure(&mut response, operation))
+    }
+
+    /// What an AWS error answer says: its status, code, message and request id.
+    fn aws_failure(&self, response: &mut Response, operation: &'static str) -> CallError {
         let status = response.status().as_u16();
         let body = self
-            .read(&mut response, operation, MAX_ERROR)
+            .read(response, operation, MAX_ERROR)
             .unwrap_or_default();
-        let (code, message) = aws_error(&response, &body);
-        let request_id = header(&response, "x-amzn-requestid")
+        let (code, message) = aws_error(response, &body);
+        let request_id = header(response, "x-amzn-requestid")
             .map(|id| format!(", request id {id}"))
             .unwrap_or_default();
-        Err(CallError::Aws {
+        CallError::Aws {
             operation,
             status,
             code,
             message,
             request_id,
-        })
+        }
     }
 
     /// Reads a body of at most `limit` bytes.
