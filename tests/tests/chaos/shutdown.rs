@@ -38,8 +38,9 @@ pub fn with_reader(s: &mut Soak) -> Duration {
     let first = format!("final{id}\n");
     let cmd = format!("echo final{id}; trap '' TERM INT; sleep 1000 & sleep 1000");
     // It ends only by shutdown (SIGTERM, then SIGKILL): no exit code of its own is allowed.
-    let exp = TaskExp::new("final", TaskOp::Exec, first.clone().into_bytes(), 0).exits(&[]);
-    s.a.task(TaskOp::Exec, cmd.as_bytes(), exp);
+    // A `clean`, because an `exec` right after a failed build runs nothing (§4.4).
+    let exp = TaskExp::new("final", TaskOp::Clean, first.clone().into_bytes(), 0).exits(&[]);
+    s.a.task(TaskOp::Clean, cmd.as_bytes(), exp);
     let deadline = Instant::now() + Duration::from_secs(60);
     while s.a.model.head_stdout() != Some(first.as_bytes()) {
         if Instant::now() > deadline {
