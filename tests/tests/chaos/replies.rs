@@ -82,7 +82,7 @@ impl State {
                     self.web_failed += 1;
                     let stopped = self.web_stops > *stops
                         && error.starts_with("the service exited with ")
-                        && error.ends_with(" before opening its port: web");
+                        && exited_before_its_port(error, "web");
                     stopped || error == "opening the service port timed out: web"
                 }
                 _ => false,
@@ -135,7 +135,7 @@ impl State {
             }
             ModelExp::Started { service, .. }
                 if self.models_stopped.contains(service)
-                    && error.ends_with(&format!(" before opening its port: {service}")) =>
+                    && exited_before_its_port(error, service) =>
             {
                 Ok(())
             }
@@ -166,4 +166,11 @@ fn completion(v: &Value, empty: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether `error` says the service `name` exited before its port opened; the last lines it
+/// printed may follow (docs/protocol.md §6.3).
+fn exited_before_its_port(error: &str, name: &str) -> bool {
+    let said = format!(" before opening its port: {name}");
+    error.ends_with(&said) || error.contains(&format!("{said}; its last output:\n"))
 }
