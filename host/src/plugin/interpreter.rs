@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use krunner_plugin_api::abi::Process;
 use krunner_plugin_api::{ErrorCode, EventKind, PluginError, ProcessEvent};
 
-use crate::process::{self, exit, Group, Groups, Output, Spawn, Started, Stream};
+use crate::process::{self, exit, Group, Groups, Spawn, Started, Stream};
 use crate::sys;
 
 /// How long an interpreter may take to leave after SIGTERM before it gets SIGKILL.
@@ -62,7 +62,7 @@ impl Interpreter {
             stdin,
             stdout,
             stderr,
-        } = process::start(spawn, Stdio::piped(), Output::Piped)?;
+        } = process::start(spawn, Stdio::piped())?;
         groups.add_interpreter(&group);
         if let Some(pipe) = &stdin {
             sys::set_nonblocking(pipe.as_raw_fd());
@@ -215,21 +215,13 @@ mod tests {
 
     use super::*;
 
-    fn sh(line: &str) -> Spawn {
-        Spawn {
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), line.into()],
-            env: std::env::vars().collect(),
-            ..Spawn::default()
-        }
-    }
-
     /// A write blocked on a full pipe (the interpreter does not read) holds the stdin lock;
     /// terminating the interpreter must still go through at once.
     #[test]
     fn terminate_is_not_held_up_by_a_blocked_write() {
-        let interpreter =
-            Arc::new(Interpreter::start(&sh("exec sleep 30"), Arc::default()).expect("start"));
+        let interpreter = Arc::new(
+            Interpreter::start(&Spawn::shell("exec sleep 30"), Arc::default()).expect("start"),
+        );
         let fd = interpreter
             .stdin
             .lock()
@@ -277,9 +269,11 @@ mod tests {
     /// left behind in the same group shows whether they did.
     #[test]
     fn a_reaped_interpreter_is_never_signalled() {
-        let interpreter =
-            Interpreter::start(&sh("sleep 30 >/dev/null 2>&1 & echo $!"), Arc::default())
-                .expect("start");
+        let interpreter = Interpreter::start(
+            &Spawn::shell("sleep 30 >/dev/null 2>&1 & echo $!"),
+            Arc::default(),
+        )
+        .expect("start");
         let mut out = Vec::new();
         loop {
             let ev = interpreter.next_event(10_000).into_result().expect("event");

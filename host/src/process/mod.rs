@@ -29,7 +29,7 @@ pub(crate) use run::Untracked;
 pub(crate) use run::{
     capture, collect_within, output_within, run, start, Started, Stdin, Tracker, KEEP,
 };
-pub(crate) use spawn::{Output, Spawn};
+pub(crate) use spawn::Spawn;
 pub(crate) use terminate::{kill, terminate};
 
 /// Which output stream a chunk came from.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::pump::{pump, Feeder, Sink};
-use super::spawn::{command, Output as OutputMode, Spawn};
+use super::spawn::{command, Spawn};
 use super::{exit, terminate, Group, Groups, Stream};
 use crate::{messages, sys};
 
@@ -32,8 +32,8 @@ pub(crate) struct Started {
 }
 
 /// Starts `spawn` in a new process group.
-pub(crate) fn start(spawn: &Spawn, stdin: Stdio, output: OutputMode) -> io::Result<Started> {
-    let mut child = command(spawn, stdin, output).spawn()?;
+pub(crate) fn start(spawn: &Spawn, stdin: Stdio) -> io::Result<Started> {
+    let mut child = command(spawn, stdin).spawn()?;
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     Ok(Started {
         group: Group::new(child),
@@ -72,7 +72,7 @@ pub(crate) fn run(
     };
     // `command` holds our copy of the pipe's read end; it is dropped right after the spawn,
     // so only the task keeps one.
-    let started = start(spawn, child_stdin, OutputMode::Piped)?;
+    let started = start(spawn, child_stdin)?;
     let group = started.group;
     groups.add_task(&group);
     let mut feeder = match (stdin, write_end) {
@@ -227,7 +227,7 @@ pub(crate) fn collect_within(
     limit: usize,
     tracker: &dyn Tracker,
 ) -> io::Result<Collected> {
-    let started = start(spawn, Stdio::null(), OutputMode::Piped)?;
+    let started = start(spawn, Stdio::null())?;
     let group = Arc::clone(&started.group);
     if !tracker.add(&group) {
         let _ = finish(&group, Err(io::Error::other("not tracked")));

@@ -27,16 +27,22 @@ pub(crate) struct Spawn {
     pub(crate) cwd: Option<PathBuf>,
 }
 
-/// Where a child's stdout and stderr go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Output {
-    /// Pipes the host reads.
-    Piped,
+#[cfg(test)]
+impl Spawn {
+    /// `/bin/sh -c line` with the test's environment.
+    pub(crate) fn shell(line: &str) -> Spawn {
+        Spawn {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), line.into()],
+            env: std::env::vars().collect(),
+            ..Spawn::default()
+        }
+    }
 }
 
-/// The command for `spawn`: exactly its environment, the given stdin and output, and a process
-/// group of its own.
-pub(crate) fn command(spawn: &Spawn, stdin: Stdio, output: Output) -> Command {
+/// The command for `spawn`: exactly its environment, the given stdin, stdout and stderr on
+/// pipes the host reads, and a process group of its own.
+pub(crate) fn command(spawn: &Spawn, stdin: Stdio) -> Command {
     let mut command = Command::new(&spawn.program);
     if let Some(arg0) = &spawn.arg0 {
         command.arg0(arg0);
@@ -46,10 +52,9 @@ pub(crate) fn command(spawn: &Spawn, stdin: Stdio, output: Output) -> Command {
         .env_clear()
         .envs(&spawn.env)
         .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0);
-    if output == Output::Piped {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    }
     if let Some(cwd) = &spawn.cwd {
         command.current_dir(cwd);
     }

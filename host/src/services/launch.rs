@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::output::{Stream, Tail};
 use super::remnants;
-use crate::process::{self, exit, Group, Output, Spawn};
+use crate::process::{self, exit, Group, Spawn};
 
 /// How long what a service's leader left behind may ignore SIGTERM.
 pub(crate) const REMNANT_GRACE: Duration = Duration::from_secs(1);
@@ -118,15 +118,14 @@ pub(crate) fn spawn(
         env: env.clone(),
         cwd: cwd.map(Path::to_path_buf),
     };
-    let started =
-        process::start(&spawn, Stdio::null(), Output::Piped).map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
-            std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
-            _ => LaunchError::Os {
-                program: first.clone(),
-                reason: e.to_string(),
-            },
-        })?;
+    let started = process::start(&spawn, Stdio::null()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => LaunchError::NotExecutable(first.clone()),
+        std::io::ErrorKind::NotFound => LaunchError::NotFound(first.clone()),
+        _ => LaunchError::Os {
+            program: first.clone(),
+            reason: e.to_string(),
+        },
+    })?;
     let group = started.group;
     let output = Tail::default();
     if let Some(out) = started.stdout {
@@ -259,6 +258,17 @@ pub(crate) fn strip_runner_libs(env: &mut BTreeMap<String, String>) {
 mod tests {
     use super::*;
 
+    /// Waits for the service's exit, as its watcher reports it; its exit code.
+    fn exit_code(p: &ServiceProcess) -> Option<i32> {
+        let mut exit = p.exit.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = rt.block_on(async { exit.wait_for(Option::is_some).await.map(|s| *s) });
+        status.ok().flatten().and_then(|s| s.code())
+    }
+
     #[test]
     fn spawn_errors_use_upstream_wording() {
         let env: BTreeMap<String, String> =
@@ -296,13 +306,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let mut exit = p.exit.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let status = rt.block_on(async { exit.wait_for(Option::is_some).await.map(|s| *s) });
-        assert_eq!(status.ok().flatten().and_then(|s| s.code()), Some(3));
+        assert_eq!(exit_code(&p), Some(3));
         assert!(!p.alive());
     }
 
@@ -313,13 +317,7 @@ mod tests {
         let env: BTreeMap<String, String> =
             [("PATH".to_owned(), "/bin:/usr/bin".to_owned())].into();
         let p = spawn("nul\0name", &["true".into()], &env, None).unwrap();
-        let mut exit = p.exit.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let status = rt.block_on(async { exit.wait_for(Option::is_some).await.map(|s| *s) });
-        assert_eq!(status.ok().flatten().and_then(|s| s.code()), Some(0));
+        assert_eq!(exit_code(&p), Some(0));
     }
 
     #[test]

@@ -86,24 +86,14 @@ pub(crate) fn sweep(group: &Group, label: &str, grace: Duration) -> usize {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::process::{self, Output, Spawn};
+    use crate::process::{self, Spawn};
     use std::process::Stdio;
-
-    fn sh(script: &str) -> Spawn {
-        Spawn {
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), script.into()],
-            env: std::env::vars().collect(),
-            ..Spawn::default()
-        }
-    }
 
     #[test]
     fn a_sweep_stops_what_the_leader_left_even_if_it_ignores_sigterm() {
         let started = process::start(
-            &sh("(trap '' TERM; exec sleep 60) & sleep 60 & exit 0"),
+            &Spawn::shell("(trap '' TERM; exec sleep 60) & sleep 60 & exit 0"),
             Stdio::null(),
-            Output::Piped,
         )
         .unwrap();
         let group = started.group;
@@ -122,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_lone_leader_needs_no_sweep() {
-        let started = process::start(&sh("exit 0"), Stdio::null(), Output::Piped).unwrap();
+        let started = process::start(&Spawn::shell("exit 0"), Stdio::null()).unwrap();
         let group = started.group;
         group.wait_exit(Duration::from_secs(10)).unwrap();
         let begun = Instant::now();
