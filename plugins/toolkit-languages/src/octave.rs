@@ -8,7 +8,7 @@ fn argv(_lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     vec![interpreter.to_owned(), "--quiet".into(), file.to_owned()]
 }
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     OctaveKernel,
     ScriptRunner,
     Flavor {

@@ -2,7 +2,7 @@
 
 use krunner_toolkit::cfamily::{CFamilyRunner, Flavor};
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     CKernel,
     CFamilyRunner,
     Flavor {

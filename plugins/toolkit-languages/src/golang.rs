@@ -119,5 +119,3 @@ impl Kernel for GoKernel {
         )
     }
 }
-
-krunner_plugin_api::export_plugin!(GoKernel);

@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
 use krunner_plugin_api::{
-    capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
-    Sample,
+    CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig, Sample,
 };
 use krunner_repl::{Interpreter, Slot};
 use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 use krunner_toolkit::LanguageRunner;
 
-const DRIVER: &str = include_str!("driver.js");
+const DRIVER: &str = include_str!("nodejs/driver.js");
 
 static FLAVOR: Flavor = Flavor {
     language: "nodejs",
@@ -71,8 +70,6 @@ impl Kernel for Nodejs {
     fn info() -> PluginInfo {
         let mut info = ScriptRunner::info(&FLAVOR, env!("CARGO_PKG_VERSION"));
         info.min_api_minor = 2;
-        info.capabilities
-            .extend([capability::COMPLETE.into(), capability::INPUT.into()]);
         info
     }
 
@@ -158,5 +155,3 @@ impl Kernel for Nodejs {
         samples
     }
 }
-
-krunner_plugin_api::export_plugin!(Nodejs);

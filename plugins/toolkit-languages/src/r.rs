@@ -2,7 +2,7 @@
 
 use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     RKernel,
     ScriptRunner,
     Flavor {

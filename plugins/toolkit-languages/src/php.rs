@@ -11,7 +11,7 @@ fn prelude(code: &str) -> String {
     }
 }
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     PhpKernel,
     ScriptRunner,
     Flavor {

@@ -109,5 +109,3 @@ impl Kernel for HaskellKernel {
         )
     }
 }
-
-krunner_plugin_api::export_plugin!(HaskellKernel);

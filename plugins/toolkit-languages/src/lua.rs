@@ -3,7 +3,7 @@
 
 use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     LuaKernel,
     ScriptRunner,
     Flavor {

@@ -20,7 +20,7 @@ fn setup(lang: &mut Lang) {
     }
 }
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     JuliaKernel,
     ScriptRunner,
     Flavor {

@@ -198,5 +198,3 @@ impl Kernel for RustKernel {
         samples
     }
 }
-
-krunner_plugin_api::export_plugin!(RustKernel);

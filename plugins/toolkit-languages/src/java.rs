@@ -206,8 +206,6 @@ impl Kernel for JavaKernel {
     }
 }
 
-krunner_plugin_api::export_plugin!(JavaKernel);
-
 #[cfg(test)]
 mod tests {
     use super::main_class;

@@ -45,7 +45,7 @@ fn argv(lang: &Lang, interpreter: &str, file: &str) -> Vec<String> {
     }
 }
 
-krunner_toolkit::language_plugin!(
+krunner_toolkit::language_kernel!(
     SchemeKernel,
     ScriptRunner,
     Flavor {
