@@ -127,15 +127,7 @@ pub(crate) fn read(path: &Path) -> Result<(String, Vec<Entry>), ArchiveError> {
         }
         let executable = entry.header().mode().map_err(err)? & 0o111 != 0;
         let (data, link_to) = if kind == tar::EntryType::Link {
-            let target = entry
-                .link_name()
-                .map_err(err)?
-                .map(|t| t.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let target = target
-                .strip_prefix(&format!("{dir}/"))
-                .unwrap_or(&target)
-                .to_owned();
+            let target = link_target(&entry, &dir).map_err(err)?;
             let Some(first) = entries.iter().find(|e: &&Entry| e.name == target) else {
                 return Err(layout(format!(
                     "{name} is a hard link to {target}, which comes before it nowhere"
@@ -160,6 +152,18 @@ pub(crate) fn read(path: &Path) -> Result<(String, Vec<Entry>), ArchiveError> {
     }
     let top = top.ok_or_else(|| layout("the tarball is empty".into()))?;
     Ok((top, entries))
+}
+
+/// The file a hard-link entry links to, by its name inside the top directory `dir`.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, dir: &str) -> std::io::Result<String> {
+    let target = entry
+        .link_name()?
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(target
+        .strip_prefix(&format!("{dir}/"))
+        .unwrap_or(&target)
+        .to_owned())
 }
 
 #[cfg(test)]

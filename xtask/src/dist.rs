@@ -35,6 +35,8 @@ pub(crate) enum DistError {
     Check(#[from] CheckError),
     #[error(transparent)]
     Naming(#[from] NamingError),
+    #[error(transparent)]
+    Link(#[from] crate::link::LinkError),
     #[error("{}", .0.display())]
     Io(PathBuf, #[source] std::io::Error),
     #[error("cannot parse the output of `krunner plugins list --json`")]

@@ -261,3 +261,81 @@ impl<K: Kernel> Runner for Adapter<K> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::Kernel;
+
+    macro_rules! kernel {
+        ($name:ident, $language:literal) => {
+            struct $name;
+
+            impl Kernel for $name {
+                fn info() -> PluginInfo {
+                    PluginInfo {
+                        language: $language.into(),
+                        ..PluginInfo::default()
+                    }
+                }
+
+                fn new(_config: RunnerConfig, _host: HostHandle) -> Result<Self> {
+                    Ok(Self)
+                }
+
+                fn samples() -> Vec<Sample> {
+                    vec![Sample {
+                        name: concat!($language, "-sample").into(),
+                        ..Sample::default()
+                    }]
+                }
+            }
+        };
+    }
+
+    kernel!(Lua, "lua");
+    kernel!(Scheme, "scheme");
+
+    struct Both;
+
+    impl KernelSet for Both {
+        const MEMBERS: &'static [Member] = &[Member::of::<Lua>(), Member::of::<Scheme>()];
+    }
+
+    fn infos_of(json: RString) -> Vec<PluginInfo> {
+        serde_json::from_str(json.as_str()).expect("infos")
+    }
+
+    #[test]
+    fn a_set_lists_every_language_and_asks_for_a_host_that_knows_sets() {
+        let infos = infos_of(languages_shim::<Both>());
+        let languages: Vec<&str> = infos.iter().map(|i| i.language.as_str()).collect();
+        assert_eq!(languages, ["lua", "scheme"]);
+        assert!(infos
+            .iter()
+            .all(|i| i.min_api_minor == SEVERAL_LANGUAGES_MINOR && i.api_version == API_VERSION));
+        let first: PluginInfo = serde_json::from_str(info_shim::<Both>().as_str()).expect("info");
+        assert_eq!(first.language, "lua");
+    }
+
+    #[test]
+    fn samples_are_those_of_the_language_asked_for() {
+        let samples = |language: &str| -> Vec<Sample> {
+            serde_json::from_str(samples_for_shim::<Both>(RStr::from(language)).as_str())
+                .expect("samples")
+        };
+        assert_eq!(samples("scheme")[0].name, "scheme-sample");
+        assert_eq!(samples("lua")[0].name, "lua-sample");
+        assert!(samples("ruby").is_empty());
+    }
+
+    #[test]
+    fn one_kernel_serves_whatever_it_is_called_and_needs_no_newer_host() {
+        let infos = infos_of(languages_shim::<One<Lua>>());
+        assert_eq!(infos.len(), 1);
+        assert_eq!(infos[0].min_api_minor, 0);
+        assert!(member_for::<One<Lua>>("renamed").is_some());
+        assert!(member_for::<Both>("scheme").is_some());
+        assert!(member_for::<Both>("ruby").is_none());
+    }
+}
