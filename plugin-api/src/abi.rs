@@ -207,6 +207,18 @@ pub struct KernelPlugin {
     /// in plugins built against 1.0 (the accessor returns `None`).
     #[sabi(missing_field(option))]
     pub samples: extern "C" fn() -> RString,
+
+    /// Since 1.4: every language this file serves, a JSON array of [`crate::PluginInfo`], one
+    /// per language. A file that serves several is installed once per language, as
+    /// `libkernel_<language>.so` (hard links), and the host takes the entry its file name
+    /// names; `info` answers for the first. Absent in older plugins (they serve `info`'s).
+    #[sabi(missing_field(option))]
+    pub languages: extern "C" fn() -> RString,
+
+    /// Since 1.4: the samples of one of the [`Self::languages`], as `samples` returns them
+    /// (an empty array for a language the file does not serve).
+    #[sabi(missing_field(option))]
+    pub samples_for: extern "C" fn(language: RStr<'_>) -> RString,
 }
 
 impl RootModule for KernelPluginRef {

@@ -142,7 +142,7 @@
 //!
 //! ## Versioning
 //!
-//! The ABI is versioned by this crate's version, 1.3.0:
+//! The ABI is versioned by this crate's version, 1.4.0:
 //!
 //! - 1.1 added the root-module entry `samples`, `Runner::on_event` and `Host::host_info`;
 //! - 1.2 added `Host::spawn` and `Process`;
@@ -150,6 +150,8 @@
 //!   at `krunner console` is complete, as JSON in ([`IsCompleteRequest`]) and out
 //!   ([`IsCompleteReply`]). Runners built against 1.2 or older answer `complete` (the ABI's
 //!   default body); the SDK's default for 1.3 runners is `unknown` (the frontend decides).
+//! - 1.4 added the root-module entries `languages` and `samples_for`: one file may serve
+//!   several languages ([`export_plugins!`]), installed once per language name.
 //!
 //! Within 1.x, plugins built against any 1.y keep loading in a host built against any 1.z:
 //! the host checks layouts in the compatible direction, fields appended later read as absent,
@@ -191,11 +193,47 @@ pub use payload::{
 #[macro_export]
 macro_rules! export_plugin {
     ($kernel:ty) => {
+        $crate::__export_root_module!($crate::sdk::root_module::<$kernel>());
+    };
+}
+
+/// Exports several [`sdk::Kernel`] implementations, one per language, as one plugin file.
+///
+/// The file is installed once per language, as `libkernel_<language>.so` (hard links), and the
+/// host picks the kernel its file name names (plugin-api 1.4; older hosts refuse the file with
+/// a message asking for a newer host). It answers `info` and `samples` with the first kernel.
+/// Languages that share most of their code ship this way at the size of one plugin. Use it
+/// exactly once, at the crate root of a `cdylib`, instead of [`export_plugin!`]:
+///
+/// ```ignore
+/// krunner_plugin_api::export_plugins!(lua::LuaKernel, r::RKernel, php::PhpKernel);
+/// ```
+#[macro_export]
+macro_rules! export_plugins {
+    ($($kernel:ty),+ $(,)?) => {
+        #[doc(hidden)]
+        pub struct __KrunnerKernels;
+
+        impl $crate::sdk::KernelSet for __KrunnerKernels {
+            const MEMBERS: &'static [$crate::sdk::Member] =
+                &[$($crate::sdk::Member::of::<$kernel>()),+];
+        }
+
+        $crate::__export_root_module!($crate::sdk::root_module_of::<__KrunnerKernels>());
+    };
+}
+
+/// The root module loader and abi_stable's `LibHeader` symbol, shared by [`export_plugin!`]
+/// and [`export_plugins!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_root_module {
+    ($root:expr) => {
         #[doc(hidden)]
         pub extern "C" fn __krunner_root_module_loader(
         ) -> $crate::abi_stable::library::RootModuleResult {
             $crate::abi_stable::library::__call_root_module_loader(
-                || -> $crate::KernelPluginRef { $crate::sdk::root_module::<$kernel>() },
+                || -> $crate::KernelPluginRef { $root },
             )
         }
 

@@ -67,23 +67,12 @@ impl Artifacts {
     }
 }
 
-/// The shipped plugins' packages.
-const SHIPPED_PACKAGES: [&str; 18] = [
-    "kernel-c",
-    "kernel-cpp",
+/// The shipped plugins' packages. `kernel-toolkit-languages` is one file that serves thirteen
+/// languages, installed under each of their names.
+const SHIPPED_PACKAGES: [&str; 6] = [
+    "kernel-toolkit-languages",
     "kernel-app",
     "kernel-python",
-    "kernel-golang",
-    "kernel-rust",
-    "kernel-java",
-    "kernel-haskell",
-    "kernel-julia",
-    "kernel-lua",
-    "kernel-nodejs",
-    "kernel-octave",
-    "kernel-php",
-    "kernel-r",
-    "kernel-scheme",
     "kernel-git",
     "kernel-aws-polly",
     "kernel-jupyter",
@@ -215,31 +204,33 @@ fn remove_stale_plugin_dirs() {
     }
 }
 
-/// Puts the plugins in `dir`, each under its plugin file name ([`plugin_file_name`]): hard
+/// Puts the plugins in `dir`, each under its plugin file names ([`plugin_file_names`]): hard
 /// links where the file system allows (the debug plugins are about 20 MB each), copies
 /// otherwise.
 fn copy_plugins(krunner: &Path, plugins: &[PathBuf], dir: &Path) -> Result<(), BuildError> {
     std::fs::create_dir_all(dir).map_err(|e| BuildError::PluginDir(dir.to_path_buf(), e))?;
     for p in plugins {
-        let target = dir.join(plugin_file_name(krunner, p)?);
-        let _ = std::fs::remove_file(&target);
-        if std::fs::hard_link(p, &target).is_err() {
-            std::fs::copy(p, &target).map_err(|e| BuildError::Copy(p.clone(), e))?;
+        for name in plugin_file_names(krunner, p)? {
+            let target = dir.join(name);
+            let _ = std::fs::remove_file(&target);
+            if std::fs::hard_link(p, &target).is_err() {
+                std::fs::copy(p, &target).map_err(|e| BuildError::Copy(p.clone(), e))?;
+            }
         }
     }
     Ok(())
 }
 
-/// The name `plugin` is installed under: cargo's when that is already `libkernel_<lang>.so`,
-/// else `libkernel_<the language it reports>.so`, as the host's probe (`krunner __probe`)
-/// reads it.
-fn plugin_file_name(krunner: &Path, plugin: &Path) -> Result<String, BuildError> {
+/// The names `plugin` is installed under: cargo's when that is already `libkernel_<lang>.so`,
+/// else `libkernel_<language>.so` for each language it serves, as the host's probe
+/// (`krunner __probe`) reads them (`cargo xtask dist` names them the same way).
+fn plugin_file_names(krunner: &Path, plugin: &Path) -> Result<Vec<String>, BuildError> {
     let name = plugin
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| BuildError::NoFileName(plugin.to_path_buf()))?;
     if name.starts_with("libkernel_") && name.ends_with(".so") {
-        return Ok(name.to_owned());
+        return Ok(vec![name.to_owned()]);
     }
     let out = Command::new(krunner)
         .arg("__probe")
@@ -249,13 +240,20 @@ fn plugin_file_name(krunner: &Path, plugin: &Path) -> Result<String, BuildError>
         .output()
         .map_err(|e| BuildError::Probe(plugin.to_path_buf(), e))?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    match report["info"]["language"].as_str() {
-        Some(language) if report["status"] == "ok" => Ok(format!("libkernel_{language}.so")),
-        _ => Err(BuildError::Unloadable(
+    let languages: Vec<&str> = report["languages"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|l| l.as_str()).collect())
+        .unwrap_or_default();
+    if report["status"] != "ok" || languages.is_empty() {
+        return Err(BuildError::Unloadable(
             plugin.to_path_buf(),
             format!("{report}{}", String::from_utf8_lossy(&out.stderr)),
-        )),
+        ));
     }
+    Ok(languages
+        .iter()
+        .map(|l| format!("libkernel_{l}.so"))
+        .collect())
 }
 
 /// Runs `cargo build ARGS` (with `--release` when the tests are a release build) and returns

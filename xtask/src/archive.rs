@@ -1,6 +1,8 @@
 //! The tarball: written the same way every time (entries sorted by name, one fixed time, owner
 //! root, modes 0755 for executables and 0644 for the rest, gzip without a name or time), and
-//! read back into memory with a bound on its size for the checks.
+//! read back into memory with a bound on its size for the checks. A file with the same content
+//! and mode as an earlier one (a plugin file that serves several languages, shipped under each
+//! of their names) is stored once, the later names as hard links to the first.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,8 @@ pub(crate) struct Entry {
     pub(crate) executable: bool,
     /// Its content.
     pub(crate) data: Vec<u8>,
+    /// As read back: the earlier file it is a hard link to (same content), if it is one.
+    pub(crate) link_to: Option<String>,
 }
 
 /// Writes `entries` under the directory `top` into a gzip-compressed tarball at `path`, with
@@ -53,11 +57,24 @@ pub(crate) fn write(
     let mut dir = header(tar::EntryType::Directory, 0o755, 0, mtime);
     tar.append_data(&mut dir, format!("{top}/"), std::io::empty())
         .map_err(err)?;
-    for e in sorted {
+    for (i, e) in sorted.iter().enumerate() {
         let mode = if e.executable { 0o755 } else { 0o644 };
-        let mut h = header(tar::EntryType::Regular, mode, e.data.len() as u64, mtime);
-        tar.append_data(&mut h, format!("{top}/{}", e.name), e.data.as_slice())
-            .map_err(err)?;
+        let path = format!("{top}/{}", e.name);
+        let first = sorted[..i]
+            .iter()
+            .find(|f| f.executable == e.executable && f.data == e.data);
+        match first {
+            Some(first) => {
+                let mut h = header(tar::EntryType::Link, mode, 0, mtime);
+                tar.append_link(&mut h, path, format!("{top}/{}", first.name))
+                    .map_err(err)?;
+            }
+            None => {
+                let mut h = header(tar::EntryType::Regular, mode, e.data.len() as u64, mtime);
+                tar.append_data(&mut h, path, e.data.as_slice())
+                    .map_err(err)?;
+            }
+        }
     }
     let gz = tar.into_inner().map_err(err)?;
     let bytes = gz.finish().map_err(err)?;
@@ -101,44 +118,73 @@ pub(crate) fn read(path: &Path) -> Result<(String, Vec<Entry>), ArchiveError> {
             }
             Some(_) => {}
         }
-        match entry.header().entry_type() {
+        let kind = entry.header().entry_type();
+        match kind {
             tar::EntryType::Directory if rest.is_empty() => continue,
-            tar::EntryType::Regular if !rest.is_empty() && !rest.contains('/') => {}
+            tar::EntryType::Regular | tar::EntryType::Link
+                if !rest.is_empty() && !rest.contains('/') => {}
             other => return Err(layout(format!("unexpected entry {name} ({other:?})"))),
         }
-        total += entry.size();
+        let executable = entry.header().mode().map_err(err)? & 0o111 != 0;
+        let (data, link_to) = if kind == tar::EntryType::Link {
+            let target = link_target(&entry, &dir).map_err(err)?;
+            let Some(first) = entries.iter().find(|e: &&Entry| e.name == target) else {
+                return Err(layout(format!(
+                    "{name} is a hard link to {target}, which comes before it nowhere"
+                )));
+            };
+            (first.data.clone(), Some(target))
+        } else {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).map_err(err)?;
+            (data, None)
+        };
+        total += data.len() as u64;
         if total > MAX_UNPACKED {
             return Err(ArchiveError::TooLarge(path.to_path_buf()));
         }
-        let executable = entry.header().mode().map_err(err)? & 0o111 != 0;
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(err)?;
         entries.push(Entry {
             name: rest.to_owned(),
             executable,
             data,
+            link_to,
         });
     }
     let top = top.ok_or_else(|| layout("the tarball is empty".into()))?;
     Ok((top, entries))
 }
 
+/// The file a hard-link entry links to, by its name inside the top directory `dir`.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, dir: &str) -> std::io::Result<String> {
+    let target = entry
+        .link_name()?
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(target
+        .strip_prefix(&format!("{dir}/"))
+        .unwrap_or(&target)
+        .to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn entry(name: &str, executable: bool, data: &[u8]) -> Entry {
+        Entry {
+            name: name.into(),
+            executable,
+            data: data.to_vec(),
+            link_to: None,
+        }
+    }
+
     fn entries() -> Vec<Entry> {
         vec![
-            Entry {
-                name: "b.so".into(),
-                executable: false,
-                data: vec![1; 3000],
-            },
-            Entry {
-                name: "a".into(),
-                executable: true,
-                data: b"#!".to_vec(),
-            },
+            entry("c.so", false, &[1; 3000]),
+            entry("b.so", false, &[1; 3000]),
+            entry("a", true, b"#!"),
+            entry("d", false, b"#!"),
         ]
     }
 
@@ -157,7 +203,20 @@ mod tests {
         assert_eq!(top, "top-1");
         let mut expected = entries();
         expected.sort_by(|a, b| a.name.cmp(&b.name));
+        // c.so has b.so's content and mode, so it is stored as a hard link to it; d has a's
+        // content but not its mode, so it is a file of its own.
+        expected[2].link_to = Some("b.so".into());
         assert_eq!(back, expected);
+        let stored = std::process::Command::new("tar")
+            .arg("tvzf")
+            .arg(&one)
+            .output()
+            .expect("tar");
+        let listing = String::from_utf8_lossy(&stored.stdout);
+        assert!(
+            listing.contains("top-1/c.so link to top-1/b.so"),
+            "{listing}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

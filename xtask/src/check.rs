@@ -1,7 +1,7 @@
 //! `cargo xtask check-dist TARBALL`: the checks a tarball must pass before it ships. Every ELF
 //! file in it meets the baseline of [`crate::policy`]; `SHA256SUMS` and `manifest.json` match
 //! the files; the layout is one directory named like the tarball. Prints every file's size and
-//! needs, and the tarball's compressed size.
+//! needs (a hard link's once, under the first name), and the tarball's compressed size.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,8 @@ pub(crate) struct Row {
     size: u64,
     newest_glibc: Option<(u32, u32)>,
     libraries: Vec<String>,
+    /// The file it is a hard link to (stored once).
+    link_to: Option<String>,
 }
 
 /// What the checks found.
@@ -60,6 +62,7 @@ pub(crate) fn check(path: &Path) -> Result<Report, CheckError> {
                     size: e.data.len() as u64,
                     newest_glibc: policy::newest_glibc(&needs),
                     libraries: needs.libraries,
+                    link_to: e.link_to.clone(),
                 });
             }
             Err(err) => problems.push(format!("{}: {err}", e.name)),
@@ -118,6 +121,10 @@ impl Report {
         );
         let mut total = 0;
         for r in &self.rows {
+            if let Some(first) = &r.link_to {
+                out.push_str(&format!("| `{}` | hard link to `{first}` | | |\n", r.name));
+                continue;
+            }
             total += r.size;
             let glibc = r
                 .newest_glibc

@@ -35,6 +35,8 @@ pub(crate) enum DistError {
     Check(#[from] CheckError),
     #[error(transparent)]
     Naming(#[from] NamingError),
+    #[error(transparent)]
+    Link(#[from] crate::link::LinkError),
     #[error("{}", .0.display())]
     Io(PathBuf, #[source] std::io::Error),
     #[error("cannot parse the output of `krunner plugins list --json`")]
@@ -65,11 +67,13 @@ pub(crate) fn dist() -> Result<(PathBuf, Report), DistError> {
         name: MANIFEST.into(),
         executable: false,
         data: json,
+        link_to: None,
     });
     entries.push(Entry {
         name: SUMS.into(),
         executable: false,
         data: manifest::sums(&entries).into_bytes(),
+        link_to: None,
     });
     for e in &entries[entries.len() - 2..] {
         let path = stage.join(&e.name);
@@ -97,8 +101,9 @@ pub(crate) fn fixture(dir: &Path) -> Result<PathBuf, DistError> {
     Ok(to)
 }
 
-/// Copies the built files into a fresh `stage` directory, each plugin under the name it is
-/// shipped under ([`naming`]); returns them as tarball entries.
+/// Copies the built files into a fresh `stage` directory, each plugin under the names it is
+/// shipped under ([`naming`]; the later names of a file are hard links to the first); returns
+/// them as tarball entries.
 fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -113,21 +118,30 @@ fn stage_files(stage: &Path, built: &compile::Built) -> Result<Vec<Entry>, DistE
     let mut entries = Vec::new();
     for (from, executable) in files {
         // The host comes first, so it is staged by the time a plugin needs its probe.
-        let name = if executable {
-            HOST_PACKAGE.to_owned()
+        let mut names = if executable {
+            vec![HOST_PACKAGE.to_owned()]
         } else {
-            naming::shipped_name(&stage.join(HOST_PACKAGE), from)?
+            naming::shipped_names(&stage.join(HOST_PACKAGE), from)?
         };
+        names.sort();
         let data = std::fs::read(from).map_err(io(from))?;
-        let to = stage.join(&name);
-        std::fs::write(&to, &data).map_err(io(&to))?;
+        let first = stage.join(&names[0]);
+        std::fs::write(&first, &data).map_err(io(&first))?;
         let mode = if executable { 0o755 } else { 0o644 };
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).map_err(io(&to))?;
-        entries.push(Entry {
-            name,
-            executable,
-            data,
-        });
+        std::fs::set_permissions(&first, std::fs::Permissions::from_mode(mode))
+            .map_err(io(&first))?;
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                let to = stage.join(name);
+                std::fs::hard_link(&first, &to).map_err(io(&to))?;
+            }
+            entries.push(Entry {
+                name: name.clone(),
+                executable,
+                data: data.clone(),
+                link_to: (i > 0).then(|| names[0].clone()),
+            });
+        }
     }
     Ok(entries)
 }
@@ -163,6 +177,7 @@ fn describe(ws: &Workspace, stage: &Path, entries: &[Entry]) -> Result<Manifest,
             plugin_api_version: ws.api_version.clone(),
             size: e.data.len() as u64,
             sha256: manifest::sha256(&e.data),
+            same_file_as: e.link_to.clone(),
         };
         if e.executable {
             files.push(info);

@@ -6,6 +6,8 @@
 //! - `check-dist TARBALL`: the checks a tarball must pass (every ELF needs at most
 //!   `GLIBC_2.17`, only glibc's libraries, and is stripped; the sums and the manifest match).
 //!   Prints each file's size and needs, and exits 1 when anything fails.
+//! - `link-plugins [DIR]`: links the plugins of a plain `cargo build` in DIR (default
+//!   `target/release`) under their plugin file names (see [`link`]).
 //! - `dist-fixture DIR`: builds the panicking test plugin like the shipped plugins and copies
 //!   it into DIR (a copy of an unpacked tarball), for the tests that show unwinding works in
 //!   plugins from the distribution's toolchain.
@@ -15,6 +17,7 @@ mod check;
 mod compile;
 mod dist;
 mod elf;
+mod link;
 mod manifest;
 mod naming;
 mod policy;
@@ -42,6 +45,12 @@ enum Task {
         /// The tarball.
         tarball: PathBuf,
     },
+    /// Name the plugins of a `cargo build` in DIR (default: target/release) after the
+    /// languages they serve (symbolic links), so that DIR's krunner finds them.
+    LinkPlugins {
+        /// The cargo output directory holding krunner and the plugins.
+        dir: Option<PathBuf>,
+    },
     /// Build the panicking test plugin like the shipped plugins, into DIR.
     DistFixture {
         /// The directory to copy it into.
@@ -57,6 +66,7 @@ fn main() -> ExitCode {
             true
         }),
         Task::CheckDist { tarball } => check_dist(&tarball),
+        Task::LinkPlugins { dir } => link_plugins(dir),
         Task::DistFixture { dir } => dist::fixture(&dir).map(|file| {
             println!("wrote {}", file.display());
             true
@@ -84,6 +94,22 @@ fn check_dist(tarball: &Path) -> Result<bool, dist::DistError> {
         println!("\n{}: every check passed", tarball.display());
     }
     Ok(ok)
+}
+
+/// Links the plugins in `dir` (default `<target>/release`) and says what it did.
+fn link_plugins(dir: Option<PathBuf>) -> Result<bool, dist::DistError> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => workspace::Workspace::load()?.target_dir.join("release"),
+    };
+    for (link, file) in link::link_plugins(&dir)? {
+        println!(
+            "{} -> {}",
+            link.display(),
+            file.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    Ok(true)
 }
 
 /// An error and its sources, `: `-separated.

@@ -44,6 +44,10 @@ pub(crate) struct FileInfo {
     pub(crate) size: u64,
     /// Lower-case hex.
     pub(crate) sha256: String,
+    /// The file this one is a hard link to in the tarball: a plugin file that serves several
+    /// languages is shipped once, under each of their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) same_file_as: Option<String>,
 }
 
 /// The sha256 of `data`, in lower-case hex.
@@ -108,6 +112,10 @@ pub(crate) fn check_manifest(manifest: &Manifest, entries: &[Entry]) -> Vec<Stri
                     info.file
                 ))
             }
+            Some(e) if e.link_to != info.same_file_as => problems.push(format!(
+                "{}: {MANIFEST} says it is the same file as {:?}, the tarball {:?}",
+                info.file, info.same_file_as, e.link_to
+            )),
             Some(_) => {}
         }
     }
@@ -131,6 +139,7 @@ mod tests {
             name: name.into(),
             executable: false,
             data: data.to_vec(),
+            link_to: None,
         }
     }
 

@@ -1,8 +1,10 @@
-//! The name a plugin is shipped under: `libkernel_<language>.so`, after the language the plugin
-//! reports. Cargo names a library `lib<[lib] name>.so`, and a Rust library name cannot hold
-//! the `.` of a language such as `vendor.aws_polly`; such a plugin is built under a name that
-//! is not a plugin file name, and the built host's probe (`krunner __probe FILE`, the child
-//! `krunner plugins list` runs for each file) says which language it reports.
+//! The names a plugin is shipped under: `libkernel_<language>.so`, after the languages the
+//! plugin reports. Cargo names a library `lib<[lib] name>.so`, and a Rust library name cannot
+//! hold the `.` of a language such as `vendor.aws_polly`, nor name the several languages of a
+//! file that serves more than one; such a plugin is built under a name that is not a plugin
+//! file name, and the built host's probe (`krunner __probe FILE`, the child `krunner plugins
+//! list` runs for each file) says which languages it serves. A file that serves several is
+//! shipped under each of their names.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,12 +30,8 @@ struct Probe {
     status: String,
     #[serde(default)]
     reason: String,
-    info: Option<Info>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Info {
-    language: String,
+    #[serde(default)]
+    languages: Vec<String>,
 }
 
 /// Whether `name` is a plugin file name (`libkernel_<language>.so`).
@@ -43,15 +41,15 @@ pub(crate) fn is_plugin_file(name: &str) -> bool {
         .is_some_and(|lang| !lang.is_empty())
 }
 
-/// The name `built` is shipped under: its own when cargo already gave it a plugin file name,
-/// else `libkernel_<the language it reports to krunner>.so`.
-pub(crate) fn shipped_name(krunner: &Path, built: &Path) -> Result<String, NamingError> {
+/// The names `built` is shipped under: its own when cargo already gave it a plugin file name,
+/// else `libkernel_<language>.so` for each language it serves, as the built host reports them.
+pub(crate) fn shipped_names(krunner: &Path, built: &Path) -> Result<Vec<String>, NamingError> {
     let name = built
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if is_plugin_file(&name) {
-        return Ok(name);
+        return Ok(vec![name]);
     }
     let mut cmd = Command::new(krunner);
     cmd.arg("__probe")
@@ -61,13 +59,17 @@ pub(crate) fn shipped_name(krunner: &Path, built: &Path) -> Result<String, Namin
     let out = tool::output("krunner __probe", &mut cmd)?;
     let probe: Probe =
         serde_json::from_slice(&out).map_err(|e| NamingError::Parse(name.clone(), e))?;
-    match probe.info {
-        Some(info) if probe.status == "ok" => Ok(format!("libkernel_{}.so", info.language)),
-        _ => Err(NamingError::Unloadable {
+    if probe.status != "ok" || probe.languages.is_empty() {
+        return Err(NamingError::Unloadable {
             file: name,
             reason: format!("{}: {}", probe.status, probe.reason),
-        }),
+        });
     }
+    Ok(probe
+        .languages
+        .iter()
+        .map(|l| format!("libkernel_{l}.so"))
+        .collect())
 }
 
 #[cfg(test)]

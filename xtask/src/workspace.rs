@@ -111,7 +111,7 @@ impl Workspace {
     }
 }
 
-/// A package at `plugins/<lang>/Cargo.toml` that builds a `cdylib`.
+/// A package at `plugins/<name>/Cargo.toml` that builds a `cdylib`.
 fn is_shipped_plugin(package: &Package, plugins_dir: &Path) -> bool {
     let in_plugins = package
         .manifest_path
@@ -133,7 +133,7 @@ mod tests {
     fn the_shipped_plugins_are_every_plugins_lang_cdylib() {
         let ws = Workspace::load().expect("cargo metadata");
         assert!(
-            ws.plugins.contains(&"kernel-c".to_owned()),
+            ws.plugins.contains(&"kernel-toolkit-languages".to_owned()),
             "{:?}",
             ws.plugins
         );

@@ -163,6 +163,12 @@ fn print_report(report: &Report, verbose: bool) {
         if !info.description.is_empty() {
             println!("description:  {}", info.description);
         }
+        if report.languages.len() > 1 {
+            println!(
+                "serves:       {} (one file, installed once per language)",
+                report.languages.join(", ")
+            );
+        }
         println!("capabilities: {}", info.capabilities.join(", "));
         if let Some(rt) = &info.default_runtime {
             println!("runtime:      {rt} (default)");
@@ -212,6 +218,8 @@ fn advice(report: &Report) -> &'static str {
         "rebuild the plugin against the krunner-plugin-api version it claims"
     } else if r.contains("crashed") || r.contains("panicked") || r.contains("initialisation") {
         "the plugin's own code failed while starting: report it to its author"
+    } else if r.contains("but the plugin serves") {
+        "name the file (or a hard link to it) libkernel_<language>.so for a language it serves"
     } else if r.contains("named for") {
         "rename the file to libkernel_<language>.so as the plugin reports it"
     } else {

@@ -107,6 +107,20 @@ pub(crate) enum LoadError {
         /// From the plugin.
         reported: String,
     },
+    /// A file that serves several languages is named for none of them.
+    #[error(
+        "{path}: the file is named for '{expected}' but the plugin serves {}; it is installed \
+         as libkernel_<language>.so for each of them",
+        .served.join(", ")
+    )]
+    NotServed {
+        /// The file.
+        path: PathBuf,
+        /// From the file name.
+        expected: String,
+        /// What the plugin serves.
+        served: Vec<String>,
+    },
 }
 
 impl LoadError {

@@ -23,8 +23,10 @@ pub(crate) struct Plugin {
     pub(crate) path: PathBuf,
     /// The `krunner-plugin-api` version it was built against.
     pub(crate) built_against: String,
-    /// Its self-description.
+    /// Its self-description, for the language its file is named for.
     pub(crate) info: PluginInfo,
+    /// Every language the file serves (one, unless it was built with `export_plugins!`).
+    pub(crate) languages: Vec<String>,
     module: KernelPluginRef,
 }
 
@@ -34,6 +36,7 @@ impl std::fmt::Debug for Plugin {
             .field("path", &self.path)
             .field("built_against", &self.built_against)
             .field("info", &self.info)
+            .field("languages", &self.languages)
             .finish()
     }
 }
@@ -42,8 +45,10 @@ impl Plugin {
     /// The plugin's declared samples; `None` for plugins built against plugin-api 1.0, which
     /// has no samples entry point.
     pub(crate) fn samples(&self) -> Option<Result<Vec<Sample>, serde_json::Error>> {
-        let samples = self.module.samples()?;
-        let json = samples();
+        let json = match self.module.samples_for() {
+            Some(samples_for) => samples_for(RStr::from(self.info.language.as_str())),
+            None => (self.module.samples()?)(),
+        };
         Some(serde_json::from_str(json.as_str()))
     }
 
@@ -71,12 +76,15 @@ pub(crate) fn load(path: &Path) -> Result<Plugin, LoadError> {
     })?;
     let header = lib_header_from_path(path).map_err(|e| version::classify(path, e))?;
     let checked = version::check(path, header)?;
-    let info = read_info(path, &checked.module)?;
+    let served = read_infos(path, &checked.module)?;
+    let languages = served.iter().map(|i| i.language.clone()).collect();
+    let info = pick_info(path, served)?;
     check_info(path, &info, checked.minor)?;
     Ok(Plugin {
         path: path.to_path_buf(),
         built_against: checked.version,
         info,
+        languages,
         module: checked.module,
     })
 }
@@ -92,24 +100,54 @@ fn bind_now(path: &Path) -> Result<(), libloading::Error> {
     Ok(())
 }
 
-/// The plugin's self-description.
-fn read_info(path: &Path, module: &KernelPluginRef) -> Result<PluginInfo, LoadError> {
-    let json = (module.info())();
-    let info: PluginInfo = serde_json::from_str(json.as_str()).map_err(|e| LoadError::BadInfo {
+/// The plugin's self-descriptions: one per language it serves (plugin-api 1.4's `languages`),
+/// or the one `info` of older plugins.
+fn read_infos(path: &Path, module: &KernelPluginRef) -> Result<Vec<PluginInfo>, LoadError> {
+    let bad = |detail: String| LoadError::BadInfo {
         path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    if info.language.is_empty() {
-        return Err(LoadError::BadInfo {
-            path: path.to_path_buf(),
-            detail: if info.description.is_empty() {
-                "it reports no language".into()
-            } else {
-                info.description.clone()
-            },
-        });
+        detail,
+    };
+    let infos: Vec<PluginInfo> = match module.languages() {
+        Some(languages) => {
+            serde_json::from_str(languages().as_str()).map_err(|e| bad(e.to_string()))?
+        }
+        None => {
+            vec![serde_json::from_str((module.info())().as_str()).map_err(|e| bad(e.to_string()))?]
+        }
+    };
+    if infos.is_empty() {
+        return Err(bad("it serves no language".into()));
     }
-    Ok(info)
+    if let Some(info) = infos.iter().find(|i| i.language.is_empty()) {
+        return Err(bad(if info.description.is_empty() {
+            "it reports no language".into()
+        } else {
+            info.description.clone()
+        }));
+    }
+    Ok(infos)
+}
+
+/// The info for the language the file is named for; the first when the name names none
+/// (a file probed under the name cargo gave it). A file of one language keeps its info
+/// whatever its name, so that [`check_info`] says what is wrong.
+fn pick_info(path: &Path, mut served: Vec<PluginInfo>) -> Result<PluginInfo, LoadError> {
+    let expected = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(language_of);
+    let index = match expected {
+        Some(expected) if served.len() > 1 => served
+            .iter()
+            .position(|i| i.language == expected)
+            .ok_or_else(|| LoadError::NotServed {
+                path: path.to_path_buf(),
+                expected: expected.to_owned(),
+                served: served.iter().map(|i| i.language.clone()).collect(),
+            })?,
+        _ => 0,
+    };
+    Ok(served.swap_remove(index))
 }
 
 /// What the info must agree with: the host's version and the file's name.

@@ -52,6 +52,10 @@ pub(crate) struct Report {
     /// The plugin's self-description, when it could be read.
     #[serde(default)]
     pub(crate) info: Option<PluginInfo>,
+    /// Every language the file serves (more than one for a file built with
+    /// `export_plugins!`, installed once per language).
+    #[serde(default)]
+    pub(crate) languages: Vec<String>,
     /// The plugin-api version the plugin was built against.
     #[serde(default)]
     pub(crate) built_against: Option<String>,
@@ -68,6 +72,7 @@ impl Report {
             reason,
             details: None,
             info: None,
+            languages: Vec::new(),
             built_against: None,
             samples: None,
         }
@@ -96,6 +101,7 @@ pub(crate) fn here(file: &Path) -> Report {
         reason: String::new(),
         details: None,
         info: Some(plugin.info.clone()),
+        languages: plugin.languages.clone(),
         built_against: Some(plugin.built_against.clone()),
         samples: None,
     };

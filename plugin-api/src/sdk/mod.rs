@@ -11,7 +11,7 @@ mod host;
 mod interpreter;
 mod temp_dir;
 
-pub use export::{guard, info_json, root_module};
+pub use export::{guard, info_json, root_module, root_module_of, KernelSet, Member, One};
 pub use host::HostHandle;
 pub use interpreter::{Event, Interpreter};
 pub use temp_dir::TempDir;

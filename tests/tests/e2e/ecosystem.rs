@@ -269,3 +269,75 @@ fn the_template_plugin_builds_and_passes_its_samples() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("bash: 2 passed, 0 failed"), "{out}");
 }
+
+#[test]
+fn one_file_serves_each_language_it_is_named_for() {
+    // The toolkit languages are one file (plugin-api 1.4's `export_plugins!`).
+    let file = artifacts().plugin("lua");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["lua", "scheme", "ruby"] {
+        std::fs::hard_link(&file, dir.path().join(format!("libkernel_{name}.so")))
+            .or_else(|_| {
+                std::fs::copy(&file, dir.path().join(format!("libkernel_{name}.so"))).map(drop)
+            })
+            .unwrap();
+    }
+    for (language, main_file) in [("lua", "main.lua"), ("scheme", "main.scm")] {
+        let path = dir.path().join(format!("libkernel_{language}.so"));
+        let (code, out, err) = krunner(&["__probe", &path.display().to_string()]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["status"], "ok", "{report}");
+        // Under each name, that language's description and samples.
+        assert_eq!(report["info"]["language"], language, "{report}");
+        assert_eq!(
+            report["info"]["min_api_minor"], 4,
+            "older hosts must refuse it"
+        );
+        let languages = report["languages"].as_array().unwrap();
+        assert_eq!(languages.len(), 13, "{report}");
+        let samples = report["samples"].as_array().unwrap();
+        assert!(!samples.is_empty(), "{report}");
+        assert!(
+            samples.iter().any(|s| s["files"].get(main_file).is_some()),
+            "{language} samples: {report}"
+        );
+    }
+    // A name it does not serve is refused, saying what it serves.
+    let dir_arg = dir.path().display().to_string();
+    let (code, out, _) = krunner(&["plugins", "check", "--plugin-dir", &dir_arg, "ruby"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("the file is named for 'ruby' but the plugin serves c, cpp, golang"),
+        "{out}"
+    );
+    assert!(out.contains("for a language it serves"), "{out}");
+    let r = Runner::start_with(
+        "ruby",
+        Options {
+            args: vec!["--plugin-dir".into(), dir_arg.clone()],
+            ..Options::default()
+        },
+    );
+    r.status();
+    let out = r.run("code", "puts 1");
+    assert_eq!(out.exit_code(), Some(127));
+    assert!(
+        out.stderr_text().contains("but the plugin serves"),
+        "{}",
+        out.stderr_text()
+    );
+    // `plugins list` shows each name as its own language (and exits 1 for the ruby name).
+    let (code, out, err) = krunner(&["plugins", "list", "--json", "--plugin-dir", &dir_arg]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    for language in ["lua", "scheme"] {
+        let file = dir.path().join(format!("libkernel_{language}.so"));
+        let row = rows
+            .iter()
+            .find(|r| r["file"] == file.display().to_string())
+            .unwrap_or_else(|| panic!("{language} not listed: {out}"));
+        assert_eq!(row["language"], language, "{row}");
+        assert_eq!(row["status"], "ok", "{row}");
+    }
+}

@@ -1,5 +1,5 @@
 //! The C and C++ plugins differ only in compiler, file extensions and names, so both are this
-//! one runner with a [`Flavor`], made a plugin by [`crate::language_plugin!`].
+//! one runner with a [`Flavor`], made a plugin kernel by [`crate::language_kernel!`].
 //!
 //! Batch: `build *` compiles and links every source file under the session directory (sorted,
 //! each passed as its own argument, so paths with spaces work) into `./main`; `exec *` runs

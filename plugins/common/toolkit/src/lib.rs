@@ -1,5 +1,5 @@
-//! What the krunner language plugins have in common, so that each plugin holds only what makes
-//! its language different.
+//! What the krunner languages built on it have in common, so that each language holds only what
+//! makes it different. Those languages (`plugins/toolkit-languages`) ship as one plugin file.
 //!
 //! Every language plugin needs the same few things around the one or two commands that make it
 //! a language: find the compiler or interpreter, tell the user plainly when it or the main file
@@ -12,8 +12,8 @@
 //! - [`cfamily`]: the C and C++ runner (compiler, extensions and names differ);
 //! - [`script`]: the runner of the "interpreter and a main file" languages (julia, lua, nodejs,
 //!   octave, php, r, scheme);
-//! - [`runner`]: what those two runners share, so that one macro, [`language_plugin!`], makes
-//!   a plugin of either: `language_plugin!(CKernel, CFamilyRunner, Flavor { ... })`.
+//! - [`runner`]: what those two runners share, so that one macro, [`language_kernel!`], makes
+//!   a plugin kernel of either: `language_kernel!(CKernel, CFamilyRunner, Flavor { ... })`.
 
 pub mod cfamily;
 pub mod lang;
@@ -25,6 +25,6 @@ pub use lang::{first_file, in_container, Lang, MissingTool, NOT_FOUND, WORK_HOME
 pub use runner::LanguageRunner;
 pub use samples::standard_samples;
 
-/// The plugin API, for [`language_plugin!`]'s expansion.
+/// The plugin API, for [`language_kernel!`]'s expansion.
 #[doc(hidden)]
 pub use krunner_plugin_api as __api;

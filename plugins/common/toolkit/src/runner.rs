@@ -1,6 +1,6 @@
 //! The shape the C-family and script runners share, so that one macro,
-//! [`crate::language_plugin!`], turns either into a complete plugin: each is a runner made
-//! from a static description of one language of its family (its *flavor*).
+//! [`crate::language_kernel!`], turns either into a complete plugin kernel: each is a runner
+//! made from a static description of one language of its family (its *flavor*).
 
 use krunner_plugin_api::sdk::{HostHandle, Result};
 use krunner_plugin_api::{
@@ -57,13 +57,14 @@ pub trait LanguageRunner: Sized + Send + Sync + 'static {
 }
 
 /// Defines the plugin type `$plugin` around the [`LanguageRunner`] `$runner` for the flavor
-/// `$flavor`, implements [`krunner_plugin_api::sdk::Kernel`] for it by delegation, and exports
-/// it. Use it once, at the crate root of a plugin:
+/// `$flavor` and implements [`krunner_plugin_api::sdk::Kernel`] for it by delegation. Use it
+/// once per module (it defines a `FLAVOR` static there); the plugin crate exports the kernels
+/// with [`krunner_plugin_api::export_plugins!`]:
 ///
 /// ```no_run
 /// use krunner_toolkit::script::{no_prelude, no_setup, plain_argv, Flavor, ScriptRunner};
 ///
-/// krunner_toolkit::language_plugin!(
+/// krunner_toolkit::language_kernel!(
 ///     LuaKernel,
 ///     ScriptRunner,
 ///     Flavor {
@@ -79,11 +80,13 @@ pub trait LanguageRunner: Sized + Send + Sync + 'static {
 ///         exit3: "os.exit(3)\n",
 ///     }
 /// );
+///
+/// krunner_plugin_api::export_plugins!(LuaKernel);
 /// ```
 #[macro_export]
-macro_rules! language_plugin {
+macro_rules! language_kernel {
     ($plugin:ident, $runner:ty, $flavor:expr $(,)?) => {
-        /// The plugin.
+        /// The kernel of one language.
         pub struct $plugin($runner);
 
         static FLAVOR: <$runner as $crate::LanguageRunner>::Flavor = $flavor;
@@ -144,7 +147,5 @@ macro_rules! language_plugin {
                 <$runner as $crate::LanguageRunner>::samples(&FLAVOR)
             }
         }
-
-        $crate::__api::export_plugin!($plugin);
     };
 }

@@ -1,6 +1,6 @@
 //! Plugins for the languages that are "an interpreter and a main file": julia, lua, nodejs,
 //! octave, php, r and scheme differ only in names, command shapes and environment, so each is
-//! a [`Flavor`] for the [`ScriptRunner`] and one [`crate::language_plugin!`] line.
+//! a [`Flavor`] for the [`ScriptRunner`] and one [`crate::language_kernel!`] line.
 //!
 //! - `build *`: nothing to compile; 0 (the host runs `make` itself when there is a Makefile).
 //! - `exec *`: the first main file found, run with the interpreter; 127 naming the files
