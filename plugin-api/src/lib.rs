@@ -7,6 +7,8 @@
 //! finds it on its plugin search path, checks it, and drives it: the host owns the wire
 //! protocol, the task queue, subprocesses and process groups, interrupts and interactive
 //! input; the plugin only decides *what* to run for `clean *`, `build *`, `exec *` and `code`.
+//! Languages that share most of their code can be one file ([`export_plugins!`], since 1.4),
+//! installed under each language's `libkernel_<language>.so` name.
 //!
 //! ## Writing a plugin
 //!
