@@ -134,10 +134,14 @@ impl Transport {
             inbound: Some(inbound),
             closing: None,
             held: None,
+            lingering: None,
         };
         let thread = std::thread::Builder::new()
             .name("zmq".into())
-            .spawn(move || thread.run())
+            .spawn(move || {
+                thread.run();
+                thread.close();
+            })
             .map_err(|e| TransportError::Os("start the socket thread", e))?;
         Ok(Self {
             outbox,
@@ -158,7 +162,7 @@ impl Transport {
     }
 
     /// Sends what is queued for at most `budget`, then closes the sockets; what the agent did
-    /// not take by then is counted in the log and dropped. Never waits longer than `budget`
+    /// not take by then is dropped and said in the log. Never waits longer than `budget`
     /// (and a few milliseconds).
     pub(crate) fn flush_and_close(mut self, budget: Duration) {
         let deadline = Instant::now() + budget;

@@ -6,12 +6,14 @@
 //! (while the agent is slow) the PUSH socket's writability. `status` is answered here, so it
 //! never waits behind the dispatcher. Small output chunks that queued up behind a busy socket
 //! are merged into larger messages; nothing is ever held back waiting for more. At shutdown it
-//! sends what is queued until a deadline, and counts in the log what the agent did not take.
+//! sends what is queued until a deadline, and says in the log what the agent did not take: the
+//! count of what was still queued here, or, when ZeroMQ had taken everything but still held
+//! some of it for the agent at the deadline, that ZeroMQ dropped that much.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
@@ -52,6 +54,9 @@ pub(super) struct SocketThread {
     pub(super) closing: Option<Instant>,
     /// A task-output message taken from the queue while coalescing, to be sent next.
     pub(super) held: Option<Encoded>,
+    /// Set when everything was handed to ZeroMQ before the deadline: until when ZeroMQ may
+    /// keep sending it (the PUSH socket's linger).
+    pub(super) lingering: Option<Instant>,
 }
 
 /// Small output chunks that queue up behind a slow socket are merged into messages of up to
@@ -60,6 +65,10 @@ const COALESCE_LIMIT: usize = 256 * 1024;
 
 /// Only chunks smaller than this are merged into the message before them.
 const COALESCE_CHUNK: usize = 64 * 1024;
+
+/// Closing the sockets that returns less than this before the linger deadline returned
+/// because everything was sent, not because the deadline passed.
+const LINGER_SLACK: Duration = Duration::from_millis(10);
 
 impl SocketThread {
     pub(super) fn run(&mut self) {
@@ -232,14 +241,39 @@ impl SocketThread {
     }
 
     /// Everything queued was handed to ZeroMQ: it may keep sending until the deadline.
-    fn closed(&self) -> bool {
+    fn closed(&mut self) -> bool {
         let left = self.closing.map_or(0, |at| {
             at.saturating_duration_since(Instant::now()).as_millis()
         });
         let _ = self
             .push
             .set_linger(i32::try_from(left).unwrap_or(i32::MAX));
+        if left > 0 {
+            self.lingering = self.closing;
+        }
         true
+    }
+
+    /// Closes the sockets after [`Self::run`]. The ZeroMQ context ends with the last socket,
+    /// and ending it waits until ZeroMQ has sent what it holds or the PUSH socket's linger (the
+    /// shutdown deadline) has passed, dropping the rest. Closing that lasts until the deadline
+    /// therefore means the agent did not take everything ZeroMQ held; the log says so
+    /// (ZeroMQ does not say how much that was).
+    pub(super) fn close(self) {
+        let Self {
+            pull,
+            push,
+            lingering,
+            ..
+        } = self;
+        drop(pull);
+        drop(push);
+        if lingering.is_some_and(|at| Instant::now() + LINGER_SLACK >= at) {
+            tracing::warn!(
+                target: WIRE,
+                "messages ZeroMQ still held for the agent at the shutdown deadline were not delivered: the agent did not take them"
+            );
+        }
     }
 
     /// The deadline passed with messages still queued: counts them in the log and drops them.
