@@ -15,6 +15,14 @@ use abi_stable::{
 
 use crate::error::PluginError;
 
+/// How long the host waits for [`Runner::complete`] before it answers the agent with no
+/// suggestions (an answer that comes later is dropped). The agent's protocol allows a second.
+pub const COMPLETE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long the host waits for [`Runner::is_complete`] before it answers `unknown`. Longer
+/// than completion's: the first question may start the interpreter that answers it.
+pub const IS_COMPLETE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Severity of a log line sent to the host.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

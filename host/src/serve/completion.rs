@@ -38,8 +38,8 @@ impl Question {
     /// is the protocol's; the console's question may start an interpreter (its first use).
     fn deadline(self) -> Duration {
         match self {
-            Question::Complete => Duration::from_secs(1),
-            Question::IsComplete => Duration::from_secs(3),
+            Question::Complete => krunner_plugin_api::abi::COMPLETE_DEADLINE,
+            Question::IsComplete => krunner_plugin_api::abi::IS_COMPLETE_DEADLINE,
         }
     }
 

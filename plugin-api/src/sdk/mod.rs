@@ -26,6 +26,15 @@ use crate::payload::{
 #[deprecated(note = "renamed to Interpreter")]
 pub type SessionProcess = Interpreter;
 
+/// How long a plugin's own wait for a completion should last at most: the host's
+/// [`crate::abi::COMPLETE_DEADLINE`] less time for the answer's way back.
+pub const COMPLETE_TIMEOUT: std::time::Duration =
+    crate::abi::COMPLETE_DEADLINE.saturating_sub(std::time::Duration::from_millis(100));
+
+/// The same for `is_complete`, under [`crate::abi::IS_COMPLETE_DEADLINE`].
+pub const IS_COMPLETE_TIMEOUT: std::time::Duration =
+    crate::abi::IS_COMPLETE_DEADLINE.saturating_sub(std::time::Duration::from_millis(500));
+
 /// Result type of plugin methods.
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
 

@@ -9,18 +9,14 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use krunner_jupyter::select::{batch_command, by_name, names, Choice};
 use krunner_jupyter::{Bridge, Installed, KernelSpec, LaunchEnv};
-use krunner_plugin_api::sdk::{HostHandle, Kernel, Result};
+use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, COMPLETE_TIMEOUT};
 use krunner_plugin_api::{
     capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunSpec,
     RunnerConfig,
 };
-
-/// How long a completion may take inside the plugin (the host answers empty after 1 s).
-const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// The exit code of a query or exec with no kernel to serve it.
 const NOT_FOUND: i32 = 127;

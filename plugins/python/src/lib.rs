@@ -15,9 +15,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
+use krunner_plugin_api::sdk::{
+    HostHandle, Kernel, Result, TempDir, COMPLETE_TIMEOUT, IS_COMPLETE_TIMEOUT,
+};
 use krunner_plugin_api::{
     capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunSpec,
     RunnerConfig, Sample, ServiceCommand, ServiceRequest,
@@ -30,13 +31,6 @@ const DRIVER: &str = include_str!("driver.py");
 
 /// The configuration of the Jupyter apps; `@MODULE@` and `@PORT@` are filled in per start.
 const JUPYTER_CONFIG: &str = include_str!("jupyter_config.py");
-
-/// How long a completion may take inside the plugin (the host answers empty after 1 s).
-const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
-
-/// How long the interpreter may take to say whether a snippet is complete (the host answers
-/// `unknown` after 3 s).
-const IS_COMPLETE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The python runner.
 pub struct Python {

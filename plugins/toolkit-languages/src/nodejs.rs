@@ -8,9 +8,10 @@
 //! Jupyter kernel instead (tslab's `jslab`, ijavascript), as for the other script languages.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use krunner_plugin_api::sdk::{HostHandle, Kernel, Result, TempDir};
+use krunner_plugin_api::sdk::{
+    HostHandle, Kernel, Result, TempDir, COMPLETE_TIMEOUT, IS_COMPLETE_TIMEOUT,
+};
 use krunner_plugin_api::{
     CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig, Sample,
 };
@@ -32,13 +33,6 @@ static FLAVOR: Flavor = Flavor {
     hello: "console.log(\"hello, world\");\n",
     exit3: "process.exit(3);\n",
 };
-
-/// How long a completion may take inside the plugin (the host answers empty after 1 s).
-const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
-
-/// How long the interpreter may take to say whether a snippet is complete (the host answers
-/// `unknown` after 3 s).
-const IS_COMPLETE_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The nodejs runner.
 pub struct Nodejs {

@@ -12,10 +12,8 @@
 //!   directory as working directory, so it can read the user's files but never overwrites any.
 //! - A missing interpreter is reported by name with exit code 127.
 
-use std::time::Duration;
-
 use krunner_jupyter::{LaunchEnv, QueryMode};
-use krunner_plugin_api::sdk::{HostHandle, Result, TempDir};
+use krunner_plugin_api::sdk::{HostHandle, Result, TempDir, COMPLETE_TIMEOUT};
 use krunner_plugin_api::{
     capability, CompletionRequest, IsCompleteReply, IsCompleteRequest, PluginInfo, RunnerConfig,
     Sample,
@@ -59,9 +57,6 @@ pub fn no_prelude(code: &str) -> String {
 
 /// No environment additions.
 pub fn no_setup(_lang: &mut Lang) {}
-
-/// How long a completion may take inside the plugin (the host answers empty after 1 s).
-const COMPLETE_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// A runner for an interpreted language.
 pub struct ScriptRunner {
