@@ -367,6 +367,43 @@ fn java_sources_in_directories_with_spaces_build() {
     assert_eq!(out.stdout_text(), "quoted\n", "{}", out.stderr_text());
 }
 
+/// Starts the `git` runner (shell `/bin/sh`) with its terminal on fresh loopback ports, and a
+/// client of them. A port `free_port` found free can be taken by another test before the
+/// plugin binds it; the plugin then logs "cannot bind" and this tries other ports, so that the
+/// client never talks to somebody else's socket.
+fn git_runner_with_terminal() -> (Runner, TerminalClient) {
+    for _ in 0..5 {
+        let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
+        let r = Runner::start_with(
+            "git",
+            Options {
+                runtime_path: Some("/bin/sh".into()),
+                environ: Some(format!(
+                    "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\nKRUNNER_TERM_BIND=127.0.0.1\n"
+                )),
+                ..Options::default()
+            },
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = r.log();
+            if log.contains("terminal: keystrokes on") {
+                return (r, TerminalClient::connect(input, output));
+            }
+            if log.contains("cannot bind") {
+                eprintln!("the terminal's ports were taken meanwhile; trying others:\n{log}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the terminal neither started nor failed; log:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    panic!("the terminal could not bind fresh ports five times");
+}
+
 /// A client of the `git` runner's terminal sockets.
 struct TerminalClient {
     _ctx: zmq::Context,
@@ -397,7 +434,7 @@ impl TerminalClient {
 
     /// Types `line` (again every few seconds, since PUB/SUB drops messages sent before the
     /// subscription is up) until `expected` appears on the screen.
-    fn type_until(&mut self, line: &str, expected: &str) {
+    fn type_until(&mut self, runner: &Runner, line: &str, expected: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut next_send = std::time::Instant::now();
         self.seen.clear();
@@ -415,28 +452,18 @@ impl TerminalClient {
             }
         }
         panic!(
-            "{expected:?} never appeared; the screen showed {:?}",
-            self.seen
+            "{expected:?} never appeared; the screen showed {:?}; runner log:\n{}",
+            self.seen,
+            runner.log()
         );
     }
 }
 
 #[test]
 fn git_terminal_runs_a_shell_over_zeromq() {
-    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
-    let r = Runner::start_with(
-        "git",
-        Options {
-            runtime_path: Some("/bin/sh".into()),
-            environ: Some(format!(
-                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\nKRUNNER_TERM_BIND=127.0.0.1\n"
-            )),
-            ..Options::default()
-        },
-    );
-    let mut term = TerminalClient::connect(input, output);
+    let (r, mut term) = git_runner_with_terminal();
     // The arithmetic proves the shell ran it (the echoed keystrokes show the expression).
-    term.type_until("echo hi-$((6*7))\n", "hi-42");
+    term.type_until(&r, "echo hi-$((6*7))\n", "hi-42");
 
     let out = r.run("code", "%ping");
     assert_eq!(
@@ -450,7 +477,7 @@ fn git_terminal_runs_a_shell_over_zeromq() {
         "OK; terminal resized to 33 rows and 99 cols"
     );
     assert_eq!(out.exit_code(), Some(0));
-    term.type_until("stty size\n", "33 99");
+    term.type_until(&r, "stty size\n", "33 99");
 
     let out = r.run("code", "ls -l");
     assert_eq!(out.stderr_text(), "Invalid command.");
@@ -458,9 +485,9 @@ fn git_terminal_runs_a_shell_over_zeromq() {
     assert_eq!(r.run("code", "%resize x").exit_code(), Some(2));
 
     // The shell comes back after it exits, at the size it had.
-    term.type_until("exit\n", "Restarting...");
-    term.type_until("echo again-$((1+1)); stty size\n", "again-2");
-    term.type_until("stty size\n", "33 99");
+    term.type_until(&r, "exit\n", "Restarting...");
+    term.type_until(&r, "echo again-$((1+1)); stty size\n", "again-2");
+    term.type_until(&r, "stty size\n", "33 99");
 }
 
 /// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
@@ -474,21 +501,11 @@ fn exited(pid: i32) -> bool {
 
 #[test]
 fn git_terminal_processes_end_with_the_host() {
-    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
-    let mut r = Runner::start_with(
-        "git",
-        Options {
-            runtime_path: Some("/bin/sh".into()),
-            environ: Some(format!(
-                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\nKRUNNER_TERM_BIND=127.0.0.1\n"
-            )),
-            ..Options::default()
-        },
-    );
-    let mut term = TerminalClient::connect(input, output);
+    let (mut r, mut term) = git_runner_with_terminal();
     // A job that ignores the hangup, and the pids of the shell and the job (the echoed
     // keystrokes show `$$ $!`, the output shows numbers).
     term.type_until(
+        &r,
         "(trap '' HUP; exec sleep 1000) & echo \"pids $$ $! end-$((6*7))\"\n",
         "end-42",
     );
@@ -525,17 +542,7 @@ fn git_show_graph_sends_the_commit_graph() {
     if !have("git", true) {
         return;
     }
-    let (input, output) = (krunner_tests::free_port(), krunner_tests::free_port());
-    let r = Runner::start_with(
-        "git",
-        Options {
-            runtime_path: Some("/bin/sh".into()),
-            environ: Some(format!(
-                "KRUNNER_TERM_IN_PORT={input}\nKRUNNER_TERM_OUT_PORT={output}\n"
-            )),
-            ..Options::default()
-        },
-    );
+    let (r, mut term) = git_runner_with_terminal();
     let repo = r.work.path().join("my repo");
     std::fs::create_dir(&repo).unwrap();
     let git = |args: &[&str]| {
@@ -570,8 +577,7 @@ fn git_show_graph_sends_the_commit_graph() {
     assert_eq!(commits[1]["parent_branches"], serde_json::json!(["main"]));
 
     // Without a path: the directory the shell is in.
-    let mut term = TerminalClient::connect(input, output);
-    term.type_until("cd 'my repo' && echo in-$((2+3))\n", "in-5");
+    term.type_until(&r, "cd 'my repo' && echo in-$((2+3))\n", "in-5");
     let out = r.run("code", "%show graph");
     assert_eq!(out.exit_code(), Some(0), "{}", out.stderr_text());
     assert_eq!(
