@@ -1,8 +1,8 @@
 //! The tarball: written the same way every time (entries sorted by name, one fixed time, owner
 //! root, modes 0755 for executables and 0644 for the rest, gzip without a name or time), and
-//! read back into memory with a bound on its size for the checks. A file with the same content
-//! and mode as an earlier one (a plugin file that serves several languages, shipped under each
-//! of their names) is stored once, the later names as hard links to the first.
+//! read back into memory with a bound on its size for the checks. An entry that is a hard link
+//! to another (a plugin file that serves several languages, shipped under each of their names)
+//! is stored as a link, so the file's bytes are in the tarball once.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,8 @@ pub(crate) struct Entry {
     pub(crate) executable: bool,
     /// Its content.
     pub(crate) data: Vec<u8>,
-    /// As read back: the earlier file it is a hard link to (same content), if it is one.
+    /// The file it is a hard link to (same content), if it is one. That file's name sorts
+    /// before this one's, so it comes first in the tarball.
     pub(crate) link_to: Option<String>,
 }
 
@@ -57,16 +58,13 @@ pub(crate) fn write(
     let mut dir = header(tar::EntryType::Directory, 0o755, 0, mtime);
     tar.append_data(&mut dir, format!("{top}/"), std::io::empty())
         .map_err(err)?;
-    for (i, e) in sorted.iter().enumerate() {
+    for e in sorted {
         let mode = if e.executable { 0o755 } else { 0o644 };
         let path = format!("{top}/{}", e.name);
-        let first = sorted[..i]
-            .iter()
-            .find(|f| f.executable == e.executable && f.data == e.data);
-        match first {
+        match &e.link_to {
             Some(first) => {
                 let mut h = header(tar::EntryType::Link, mode, 0, mtime);
-                tar.append_link(&mut h, path, format!("{top}/{}", first.name))
+                tar.append_link(&mut h, path, format!("{top}/{first}"))
                     .map_err(err)?;
             }
             None => {
@@ -181,10 +179,12 @@ mod tests {
 
     fn entries() -> Vec<Entry> {
         vec![
-            entry("c.so", false, &[1; 3000]),
+            Entry {
+                link_to: Some("b.so".into()),
+                ..entry("c.so", false, &[1; 3000])
+            },
             entry("b.so", false, &[1; 3000]),
             entry("a", true, b"#!"),
-            entry("d", false, b"#!"),
         ]
     }
 
@@ -203,9 +203,7 @@ mod tests {
         assert_eq!(top, "top-1");
         let mut expected = entries();
         expected.sort_by(|a, b| a.name.cmp(&b.name));
-        // c.so has b.so's content and mode, so it is stored as a hard link to it; d has a's
-        // content but not its mode, so it is a file of its own.
-        expected[2].link_to = Some("b.so".into());
+        // c.so, a hard link to b.so, reads back with b.so's bytes.
         assert_eq!(back, expected);
         let stored = std::process::Command::new("tar")
             .arg("tvzf")

@@ -50,6 +50,17 @@ pub(crate) fn check(path: &Path) -> Result<Report, CheckError> {
     let mut problems = layout_problems(path, &top, &entries);
     let mut rows = Vec::new();
     for e in entries.iter().filter(|e| elf::is_elf(&e.data)) {
+        if e.link_to.is_some() {
+            // The same bytes as the file it links to, which is checked under its own name.
+            rows.push(Row {
+                name: e.name.clone(),
+                size: e.data.len() as u64,
+                newest_glibc: None,
+                libraries: Vec::new(),
+                link_to: e.link_to.clone(),
+            });
+            continue;
+        }
         match elf::needs(&e.data) {
             Ok(needs) => {
                 problems.extend(

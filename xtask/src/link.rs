@@ -24,8 +24,8 @@ pub(crate) enum LinkError {
     Naming(#[from] NamingError),
 }
 
-/// Links every plugin in `dir` whose file name is not a plugin file name; returns the links
-/// made, as `(link, file)`.
+/// Links every plugin in `dir` that cargo named `libkrunner_*.so` (not a plugin file name);
+/// returns the links made, as `(link, file)`.
 pub(crate) fn link_plugins(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, LinkError> {
     let krunner = dir.join("krunner");
     if !krunner.is_file() {
@@ -41,9 +41,7 @@ pub(crate) fn link_plugins(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, LinkEr
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.starts_with("libkrunner_")
-                && name.ends_with(".so")
-                && !naming::is_plugin_file(name)
+            name.starts_with("libkrunner_") && name.ends_with(".so")
         })
         .collect();
     built.sort();

@@ -78,8 +78,13 @@ pub(crate) fn load(path: &Path) -> Result<Plugin, LoadError> {
     let checked = version::check(path, header)?;
     let served = read_infos(path, &checked.module)?;
     let languages = served.iter().map(|i| i.language.clone()).collect();
-    let info = pick_info(path, served)?;
-    check_info(path, &info, checked.minor)?;
+    // The language the file is named for (`libkernel_<language>.so`), if it has such a name.
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(language_of);
+    let info = pick_info(path, named, served)?;
+    check_info(path, named, &info, checked.minor)?;
     Ok(Plugin {
         path: path.to_path_buf(),
         built_against: checked.version,
@@ -131,12 +136,12 @@ fn read_infos(path: &Path, module: &KernelPluginRef) -> Result<Vec<PluginInfo>, 
 /// The info for the language the file is named for; the first when the name names none
 /// (a file probed under the name cargo gave it). A file of one language keeps its info
 /// whatever its name, so that [`check_info`] says what is wrong.
-fn pick_info(path: &Path, mut served: Vec<PluginInfo>) -> Result<PluginInfo, LoadError> {
-    let expected = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(language_of);
-    let index = match expected {
+fn pick_info(
+    path: &Path,
+    named: Option<&str>,
+    mut served: Vec<PluginInfo>,
+) -> Result<PluginInfo, LoadError> {
+    let index = match named {
         Some(expected) if served.len() > 1 => served
             .iter()
             .position(|i| i.language == expected)
@@ -150,8 +155,13 @@ fn pick_info(path: &Path, mut served: Vec<PluginInfo>) -> Result<PluginInfo, Loa
     Ok(served.swap_remove(index))
 }
 
-/// What the info must agree with: the host's version and the file's name.
-fn check_info(path: &Path, info: &PluginInfo, plugin_minor: u32) -> Result<(), LoadError> {
+/// What the info must agree with: the host's version and the language the file is `named` for.
+fn check_info(
+    path: &Path,
+    named: Option<&str>,
+    info: &PluginInfo,
+    plugin_minor: u32,
+) -> Result<(), LoadError> {
     let (host_major, host_minor) = version::host_version();
     if plugin_minor > host_minor && info.min_api_minor > host_minor {
         return Err(LoadError::NeedsNewerHost {
@@ -161,11 +171,7 @@ fn check_info(path: &Path, info: &PluginInfo, plugin_minor: u32) -> Result<(), L
             host: API_VERSION,
         });
     }
-    let expected = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(language_of);
-    if let Some(expected) = expected.filter(|e| *e != info.language) {
+    if let Some(expected) = named.filter(|e| *e != info.language) {
         return Err(LoadError::NameMismatch {
             path: path.to_path_buf(),
             expected: expected.to_owned(),
